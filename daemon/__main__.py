@@ -1,0 +1,7 @@
+"""`python -m daemon` is `sakspost`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,103 @@
+"""`sakspost run`: start the receiver, the runners and the clock; stop them cleanly.
+
+Decides only what runs and in which order: the registry is opened, waiting work from a previous
+run is picked up, the runners start, then the SMTP/LMTP listener; systemd hears READY=1 once
+the port is open, WATCHDOG=1 from the event loop itself, STOPPING=1 on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from sqlalchemy.engine import make_url
+
+from . import systemd
+from .pipeline.process import run_until_empty
+from .outbound.sender import seconds_until_next, send_due
+from .receive import smtp
+from .runners import Runner
+from .runtime import Runtime
+
+log = logging.getLogger("sakspost")
+
+
+def describe(cfg) -> list[str]:
+    lines = [
+        f"configuration: {cfg.source}",
+        f"registry: {make_url(cfg.database.url).render_as_string(hide_password=True)}",
+    ]
+    if cfg.receiver.enabled:
+        roles = "every recipient as support" if not cfg.address else \
+            ", ".join(f"{a.email}={a.role}" for a in cfg.address)
+        lines.append(f"receiver: {cfg.receiver.protocol.upper()} on {cfg.receiver.host}:{cfg.receiver.port} ({roles})")
+    if cfg.relay is None:
+        lines.append(f"no [relay] configured: outbound mail is written to the maildir {cfg.sent_maildir}/ instead")
+    else:
+        lines.append(f"relay: {cfg.relay.host}:{cfg.relay.port} (starttls={cfg.relay.starttls})")
+    return lines
+
+
+class Daemon:
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+        self.runners: list = []
+        self.server = None
+        self.extra: list = []  # further components with start()/stop(): mailboxes, the clock
+
+    def start_runners(self) -> None:
+        rt = self.rt
+        self.runners = [
+            Runner("pipeline", lambda: run_until_empty(rt), rt.wake_pipeline, interval=5.0),
+            Runner("outgoing", lambda: send_due(rt), rt.wake_sender,
+                   interval=rt.config.outbox.poll_seconds,
+                   next_wait=lambda: seconds_until_next(rt, rt.config.outbox.poll_seconds)),
+        ]
+        for runner in self.runners:
+            runner.start()
+        for component in self.extra:
+            component.start()
+
+    def stop_runners(self) -> None:
+        for component in reversed(self.extra):
+            component.stop()
+        for runner in self.runners:
+            runner.stop()
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        for line in describe(self.rt.config):
+            log.info("%s", line)
+        self.start_runners()
+        try:
+            if self.rt.config.receiver.enabled:
+                self.server = await smtp.start(self.rt)
+            systemd.notify("READY=1\nSTATUS=receiving")
+            log.info("sakspost is running")
+            watchdog = systemd.watchdog_interval()
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=watchdog or 3600)
+                except asyncio.TimeoutError:
+                    systemd.notify("WATCHDOG=1")
+        finally:
+            systemd.notify("STOPPING=1")
+            log.info("stopping")
+            if self.server is not None:
+                self.server.close()
+                await self.server.wait_closed()
+            await asyncio.to_thread(self.stop_runners)
+
+
+def run(rt: Runtime) -> int:
+    daemon = Daemon(rt)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await daemon.serve(stop)
+
+    asyncio.run(main())
+    return 0

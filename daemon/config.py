@@ -1,0 +1,371 @@
+"""Configuration: read the TOML file, validate every key, and fill in the embedded default.
+
+Decides what a configuration means and whether it is acceptable. Every error names the key
+(`[receiver].port`, `[[address]][2].role`) and says what is wrong; the command line turns a
+`ConfigError` into exit code 2. With no file at all the daemon runs on the embedded default:
+SQLite in ./var, a receiver on 127.0.0.1:2525 taking every recipient as user support, and
+outbound mail written to the maildir ./var/sent/ instead of a relay.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import secrets
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROLES = ("support", "citizen_forms", "nhn", "log_followup")
+ACTOR_KINDS = ("source", "consumer", "nhn", "vendor", "local_support")
+FORM_TYPES = ("copy_of_record", "access_log", "blocking", "correction", "lookup_question")
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message names the key and the problem."""
+
+
+@dataclass(frozen=True)
+class Database:
+    url: str = "sqlite:///var/sakspost.db"
+    pool_size: int = 5
+
+
+@dataclass(frozen=True)
+class Receiver:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 2525
+    protocol: str = "smtp"
+    max_message_bytes: int = 26214400
+    hostname: str = ""
+
+
+@dataclass(frozen=True)
+class Relay:
+    host: str = ""
+    port: int = 587
+    starttls: bool = True
+    implicit_tls: bool = False
+    verify_certificate: bool = True
+    username: str = ""
+    password_file: str = ""
+    password_env: str = ""
+    timeout_seconds: float = 30.0
+
+    def password(self) -> str:
+        return read_secret(self.password_file, self.password_env, "[relay]")
+
+
+@dataclass(frozen=True)
+class Identity:
+    address: str = "brukerstotte@sakspost.invalid"
+    name: str = "Brukerstøtte"
+    actor: str = ""
+    secret_file: str = ""
+    secret_env: str = ""
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2]
+
+
+@dataclass(frozen=True)
+class Address:
+    email: str
+    role: str = "support"
+
+
+@dataclass(frozen=True)
+class Outbox:
+    max_attempts: int = 12
+    backoff_seconds: float = 30.0
+    backoff_max_seconds: float = 3600.0
+    poll_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    batch_size: int = 50
+    claim_lease_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class Paths:
+    var_dir: str = "var"
+    sent_maildir: str = ""
+    templates_dir: str = ""
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    name: str
+    host: str
+    username: str
+    port: int = 993
+    tls: str = "implicit"
+    password_file: str = ""
+    password_env: str = ""
+    folder: str = "INBOX"
+    role: str = "support"
+    move_to: str = ""
+    keyword: str = "SakspostDone"
+    idle: bool = True
+    idle_renew_seconds: float = 540.0
+    poll_seconds: float = 60.0
+    timeout_seconds: float = 60.0
+
+    def password(self) -> str:
+        return read_secret(self.password_file, self.password_env, f"[[mailbox]] {self.name}")
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: str
+    name: str
+    kind: str
+    contact: str = ""
+    handlers: tuple[str, ...] = ()
+    local_support: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class Nhn:
+    intake_address: str = ""
+    phone: str = ""
+    sender_domains: tuple[str, ...] = ()
+    reference_pattern: str = r"\b(?:NHN|CS|INC)[-_ ]?\d{4,}\b"
+    auto_submitted: str = ""
+    actor: str = ""
+
+
+@dataclass(frozen=True)
+class Incident:
+    info_request_interval_hours: float = 24.0
+    verification_hours: float = 24.0
+
+
+@dataclass(frozen=True)
+class Config:
+    database: Database = field(default_factory=Database)
+    receiver: Receiver = field(default_factory=Receiver)
+    relay: Relay | None = None
+    identity: Identity = field(default_factory=Identity)
+    address: tuple[Address, ...] = ()
+    outbox: Outbox = field(default_factory=Outbox)
+    pipeline: Pipeline = field(default_factory=Pipeline)
+    paths: Paths = field(default_factory=Paths)
+    mailbox: tuple[Mailbox, ...] = ()
+    actor: tuple[Actor, ...] = ()
+    nhn: Nhn = field(default_factory=Nhn)
+    incident: Incident = field(default_factory=Incident)
+    source: str = "(embedded default)"
+
+    # -- derived views ------------------------------------------------------------------
+    @property
+    def var_dir(self) -> Path:
+        return Path(self.paths.var_dir)
+
+    @property
+    def sent_maildir(self) -> Path:
+        return Path(self.paths.sent_maildir) if self.paths.sent_maildir else self.var_dir / "sent"
+
+    @property
+    def templates_dir(self) -> Path:
+        if self.paths.templates_dir:
+            return Path(self.paths.templates_dir)
+        return Path(__file__).resolve().parent.parent / "templates"
+
+    def roles_for(self, recipient: str) -> tuple[str, ...]:
+        """The roles a recipient address serves; every address is support when none is listed."""
+        if not self.address:
+            return ("support",)
+        rcpt = recipient.strip().lower()
+        return tuple(a.role for a in self.address if a.email.lower() == rcpt)
+
+    def actor_by_id(self, actor_id: str) -> Actor | None:
+        return next((a for a in self.actor if a.id == actor_id), None)
+
+    def hmac_secret(self) -> bytes:
+        """The local secret behind our Message-ID tokens: from a file or env var, else generated once."""
+        if self.identity.secret_file or self.identity.secret_env:
+            return read_secret(self.identity.secret_file, self.identity.secret_env, "[identity]", "secret").encode()
+        path = self.var_dir / "secret"
+        try:
+            return path.read_bytes().strip()
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            token = secrets.token_hex(32).encode()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(token)
+            return token
+
+
+def read_secret(path: str, env: str, where: str, kind: str = "password") -> str:
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{where}.{kind}_file: cannot read {path!r}: {exc.strerror}") from None
+    if env:
+        value = os.environ.get(env)
+        if value is None:
+            raise ConfigError(f"{where}.{kind}_env: environment variable {env} is not set")
+        return value
+    return ""
+
+
+def check_secrets(config: Config) -> None:
+    """Every configured secret can be read (without showing it anywhere)."""
+    if config.relay is not None and config.relay.username:
+        config.relay.password()
+    for mailbox in config.mailbox:
+        mailbox.password()
+    if config.identity.secret_file or config.identity.secret_env:
+        read_secret(config.identity.secret_file, config.identity.secret_env, "[identity]", "secret")
+
+
+# -- loading -------------------------------------------------------------------------------
+
+_LIST_SECTIONS = {"address": Address, "mailbox": Mailbox, "actor": Actor}
+_TABLE_SECTIONS = {
+    "database": Database, "receiver": Receiver, "relay": Relay, "identity": Identity,
+    "outbox": Outbox, "pipeline": Pipeline, "paths": Paths, "nhn": Nhn, "incident": Incident,
+}
+# Sections owned by other modules register a dataclass here (e.g. the citizen workflow).
+EXTRA_SECTIONS: dict[str, type] = {}
+
+
+def _coerce(value, hint, key: str):
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _coerce(value, args[0], key)
+    if origin is tuple:
+        (inner, _) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
+        return tuple(_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    raise ConfigError(f"{key}: unsupported value {value!r}")  # pragma: no cover - schema bug
+
+
+def _build(cls, raw, key: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{key}: expected a table, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for name, value in raw.items():
+        if name not in known:
+            raise ConfigError(f"{key}.{name}: unknown key (known: {', '.join(sorted(known))})")
+        kwargs[name] = _coerce(value, hints[name], f"{key}.{name}")
+    for name, f in known.items():
+        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{key}.{name}: required key is missing")
+    return cls(**kwargs)
+
+
+def parse(data: dict, source: str = "(inline)") -> Config:
+    kwargs: dict = {}
+    extras: dict = {}
+    for name, raw in data.items():
+        if name in _LIST_SECTIONS:
+            if not isinstance(raw, list):
+                raise ConfigError(f"[[{name}]]: expected an array of tables ([[{name}]])")
+            kwargs[name] = tuple(_build(_LIST_SECTIONS[name], item, f"[[{name}]][{i}]") for i, item in enumerate(raw))
+        elif name in _TABLE_SECTIONS:
+            kwargs[name] = _build(_TABLE_SECTIONS[name], raw, f"[{name}]")
+        elif name in EXTRA_SECTIONS:
+            extras[name] = _build(EXTRA_SECTIONS[name], raw, f"[{name}]")
+        else:
+            known = sorted([*_LIST_SECTIONS, *_TABLE_SECTIONS, *EXTRA_SECTIONS])
+            raise ConfigError(f"[{name}]: unknown section (known: {', '.join(known)})")
+    config = Config(source=source, **kwargs)
+    object.__setattr__(config, "extra", extras)
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Check meanings the types alone do not catch."""
+    r = config.receiver
+    if r.protocol not in ("smtp", "lmtp"):
+        raise ConfigError(f"[receiver].protocol: must be \"smtp\" or \"lmtp\", got {r.protocol!r}")
+    if not 0 < r.port < 65536:
+        raise ConfigError(f"[receiver].port: {r.port} is not a TCP port (1-65535)")
+    if r.max_message_bytes < 1024:
+        raise ConfigError(f"[receiver].max_message_bytes: {r.max_message_bytes} is too small (at least 1024)")
+    if config.relay is not None:
+        if not config.relay.host:
+            raise ConfigError("[relay].host: required when [relay] is present")
+        if config.relay.username and not (config.relay.password_file or config.relay.password_env):
+            raise ConfigError("[relay].password_file: a username needs password_file or password_env")
+    if not _EMAIL.match(config.identity.address):
+        raise ConfigError(f"[identity].address: {config.identity.address!r} is not an e-mail address")
+    for i, a in enumerate(config.address):
+        if not _EMAIL.match(a.email):
+            raise ConfigError(f"[[address]][{i}].email: {a.email!r} is not an e-mail address")
+        if a.role not in ROLES:
+            raise ConfigError(f"[[address]][{i}].role: {a.role!r} is not one of {', '.join(ROLES)}")
+    names = set()
+    for i, m in enumerate(config.mailbox):
+        if m.role not in ROLES:
+            raise ConfigError(f"[[mailbox]][{i}].role: {m.role!r} is not one of {', '.join(ROLES)}")
+        if m.tls not in ("implicit", "starttls", "none"):
+            raise ConfigError(f"[[mailbox]][{i}].tls: must be \"implicit\", \"starttls\" or \"none\", got {m.tls!r}")
+        if m.name in names:
+            raise ConfigError(f"[[mailbox]][{i}].name: {m.name!r} is used twice")
+        names.add(m.name)
+    ids = set()
+    for i, a in enumerate(config.actor):
+        if a.kind not in ACTOR_KINDS:
+            raise ConfigError(f"[[actor]][{i}].kind: {a.kind!r} is not one of {', '.join(ACTOR_KINDS)}")
+        if a.id in ids:
+            raise ConfigError(f"[[actor]][{i}].id: {a.id!r} is used twice")
+        ids.add(a.id)
+    if config.identity.actor and config.identity.actor not in ids:
+        raise ConfigError(f"[identity].actor: {config.identity.actor!r} is not an [[actor]] id")
+    if config.nhn.reference_pattern:
+        try:
+            re.compile(config.nhn.reference_pattern)
+        except re.error as exc:
+            raise ConfigError(f"[nhn].reference_pattern: not a regular expression: {exc}") from None
+
+
+def load(path: str | os.PathLike | None = None) -> Config:
+    """Load from PATH, else $SAKSPOST_CONFIG, else the embedded default."""
+    path = path or os.environ.get("SAKSPOST_CONFIG")
+    if not path:
+        return parse({}, source="(embedded default)")
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse(data, source=str(path))

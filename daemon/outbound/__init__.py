@@ -1,0 +1,1 @@
+"""Outbound mail: render templates into messages, queue them in the outbox, deliver them."""

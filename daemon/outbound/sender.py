@@ -1,0 +1,169 @@
+"""The outgoing runner: deliver queued mail through the relay, retrying with backoff.
+
+Decides when a mail is sent, retried or given up. A due row is claimed in a short transaction
+(never holding a row lock while talking SMTP), its stored bytes are delivered unchanged (the
+Message-ID fixed when it was queued, so a retry sends the identical mail), and the result is
+recorded: `sent`; a 4xx answer or a dropped connection is retried after an exponential backoff
+(`[outbox].backoff_seconds` doubling up to `backoff_max_seconds`, for `max_attempts`);
+a 5xx answer fails the row at once, visibly (`stats`, `cases show`). With no `[relay]`
+configured mail is written to the maildir `./var/sent/` instead, so a newcomer sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+import mailbox
+import smtplib
+import socket
+import ssl
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, select
+
+from ..registry.models import Message, OutboxMail, RawMessage, utcnow
+
+log = logging.getLogger("sakspost.sender")
+
+
+class TemporaryFailure(Exception):
+    pass
+
+
+class PermanentFailure(Exception):
+    pass
+
+
+def deliver_smtp(relay, mail_from: str, recipients: list[str], raw: bytes) -> None:
+    try:
+        if relay.implicit_tls:
+            client = smtplib.SMTP_SSL(relay.host, relay.port, timeout=relay.timeout_seconds,
+                                      context=_tls_context(relay))
+        else:
+            client = smtplib.SMTP(relay.host, relay.port, timeout=relay.timeout_seconds)
+        with client:
+            client.ehlo()
+            if relay.starttls and not relay.implicit_tls:
+                client.starttls(context=_tls_context(relay))
+                client.ehlo()
+            if relay.username:
+                client.login(relay.username, relay.password())
+            refused = client.sendmail(mail_from, recipients, raw)
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _ in exc.recipients.values()]
+        detail = "; ".join(f"{r}: {c} {m.decode(errors='replace')}" for r, (c, m) in exc.recipients.items())
+        if all(c >= 500 for c in codes):
+            raise PermanentFailure(f"all recipients refused: {detail}") from None
+        raise TemporaryFailure(f"recipients refused: {detail}") from None
+    except smtplib.SMTPResponseException as exc:
+        message = f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace') if isinstance(exc.smtp_error, bytes) else exc.smtp_error}"
+        if 500 <= exc.smtp_code < 600:
+            raise PermanentFailure(message) from None
+        raise TemporaryFailure(message) from None
+    except (smtplib.SMTPException, OSError, socket.timeout, ssl.SSLError) as exc:
+        raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from None
+    if refused:
+        log.warning("relay refused some recipients: %s", refused)
+
+
+def _tls_context(relay) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if not relay.verify_certificate:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def deliver_maildir(path: Path, raw: bytes) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    mailbox.Maildir(str(path), create=True).add(raw)
+
+
+def _backoff(outbox, attempts: int) -> timedelta:
+    seconds = min(outbox.backoff_seconds * (2 ** max(attempts - 1, 0)), outbox.backoff_max_seconds)
+    return timedelta(seconds=seconds)
+
+
+def claim_due(rt, limit: int = 20) -> list[int]:
+    now = utcnow()
+    stale = now - timedelta(minutes=10)
+    with Session(rt.engine) as session:
+        ids = list(session.exec(
+            select(OutboxMail.id)
+            .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= now)
+            .where(or_(OutboxMail.claimed_at.is_(None), OutboxMail.claimed_at < stale))
+            .order_by(OutboxMail.next_attempt_at, OutboxMail.id).limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all())
+        if ids:
+            session.exec(update(OutboxMail).where(OutboxMail.id.in_(ids)).values(claimed_at=now))
+        session.commit()
+    return ids
+
+
+def send_one(rt, outbox_id: int) -> str:
+    with Session(rt.engine) as session:
+        row = session.get(OutboxMail, outbox_id)
+        raw = session.get(RawMessage, row.message_pk).data
+        recipients = [r for r in row.recipients.split(",") if r]
+        mail_from = row.mail_from
+    status, error = "sent", ""
+    try:
+        if rt.config.relay is None:
+            deliver_maildir(rt.config.sent_maildir, raw)
+        else:
+            deliver_smtp(rt.config.relay, mail_from, recipients, raw)
+    except PermanentFailure as exc:
+        status, error = "failed", str(exc)
+    except TemporaryFailure as exc:
+        status, error = "pending", str(exc)
+    except Exception as exc:  # a bug or a local I/O problem: retry, loudly
+        log.exception("delivering outbox mail %s", outbox_id)
+        status, error = "pending", f"{type(exc).__name__}: {exc}"
+    with Session(rt.engine) as session:
+        row = session.get(OutboxMail, outbox_id)
+        row.attempts += 1
+        row.claimed_at = None
+        row.last_error = error[:2000]
+        now = utcnow()
+        if status == "pending" and row.attempts >= rt.config.outbox.max_attempts:
+            status = "failed"
+            row.last_error = f"gave up after {row.attempts} attempts: {error}"[:2000]
+        row.status = status
+        message = session.get(Message, row.message_pk)
+        if status == "sent":
+            row.sent_at = now
+            message.status = "sent"
+        elif status == "pending":
+            row.next_attempt_at = now + _backoff(rt.config.outbox, row.attempts)
+            log.warning("outbox mail %s to %s: %s; retry at %s", outbox_id, row.recipients, error,
+                        row.next_attempt_at.isoformat(timespec="seconds"))
+        else:
+            message.status = "failed"
+            message.error = row.last_error
+            log.error("outbox mail %s to %s failed permanently: %s", outbox_id, row.recipients, error)
+        session.add(row)
+        session.add(message)
+        session.commit()
+    return status
+
+
+def send_due(rt) -> dict[int, str]:
+    """Deliver every mail that is due now; return what happened to each."""
+    results: dict[int, str] = {}
+    while True:
+        ids = claim_due(rt)
+        if not ids:
+            return results
+        for outbox_id in ids:
+            results[outbox_id] = send_one(rt, outbox_id)
+
+
+def seconds_until_next(rt, default: float) -> float:
+    with Session(rt.engine) as session:
+        due = session.exec(select(OutboxMail.next_attempt_at).where(OutboxMail.status == "pending")
+                           .order_by(OutboxMail.next_attempt_at).limit(1)).first()
+    if due is None:
+        return default
+    return max(0.0, min(default, (due - utcnow()).total_seconds()))

@@ -1,0 +1,40 @@
+"""Our Message-IDs, and recognising them in replies.
+
+Decides what makes a Message-ID ours. Each carries the case id and an HMAC of that case id under
+a local secret: `<SAK-2026-000001.k3j2...r8.7f9a...@domain>`. A reply whose In-Reply-To or
+References carries such an id is threaded to that case; a stranger who has not seen our mail
+cannot make one for another case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+_OURS = re.compile(r"^(SAK-\d{4}-\d{6})\.([0-9a-z]+)\.([0-9a-f]{20})@(.+)$")
+
+
+class Tokens:
+    def __init__(self, secret: bytes, domain: str):
+        self._secret = secret
+        self.domain = domain
+
+    def _mac(self, case_id: str) -> str:
+        return hmac.new(self._secret, case_id.encode(), hashlib.sha256).hexdigest()[:20]
+
+    def message_id(self, case_id: str | None) -> str:
+        """A fresh Message-ID (without <>) for a mail about CASE_ID."""
+        nonce = secrets.token_hex(8)
+        if case_id is None:
+            return f"sakspost.{nonce}@{self.domain}"
+        return f"{case_id}.{nonce}.{self._mac(case_id)}@{self.domain}"
+
+    def case_of(self, message_id: str) -> str | None:
+        """The case a Message-ID of ours belongs to, if its token is genuine."""
+        m = _OURS.match(message_id or "")
+        if not m:
+            return None
+        case_id, _, mac = m.group(1), m.group(2), m.group(3)
+        return case_id if hmac.compare_digest(mac, self._mac(case_id)) else None

@@ -1,0 +1,32 @@
+"""Handlers: what the registry does with each kind of verdict.
+
+A handler gets the session, the runtime, the stored inbound `Message`, the `ParsedMail` and the
+`Verdict`, and calls `daemon.registry.cases` to change cases and queue mail. It never commits:
+the pipeline runner commits the whole message's work at once.
+"""
+
+from ..verdict import AUTOMATIC, CITIZEN_FORM, NEW_REPORT, NOT_MAIL, OWN_MAIL, REPLY, UNCLASSIFIABLE
+from . import automatic, citizen, incident, unclassified
+
+
+class DeadLetter(Exception):
+    """The message cannot be processed; it is marked failed with this reason and kept."""
+
+
+def _not_mail(session, rt, message, mail, verdict):
+    raise DeadLetter(verdict.reason)
+
+
+HANDLERS = {
+    NOT_MAIL: _not_mail,
+    OWN_MAIL: automatic.record,
+    AUTOMATIC: automatic.record,
+    REPLY: incident.reply,
+    NEW_REPORT: incident.new_report,
+    CITIZEN_FORM: citizen.new_form,
+    UNCLASSIFIABLE: unclassified.record,
+}
+
+
+def apply(session, rt, message, mail, verdict) -> None:
+    HANDLERS[verdict.kind](session, rt, message, mail, verdict)

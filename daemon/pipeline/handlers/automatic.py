@@ -1,0 +1,18 @@
+"""Automatic mail (auto-replies, bounces, list mail, our own mail come back): record, never answer.
+
+If it belongs to a case it is attached there with an audit event, so a bounce of an
+acknowledgement is visible on the case; otherwise it is only kept as a processed message.
+"""
+
+from sqlmodel import Session
+
+from ...registry import cases
+from ...registry.models import Case
+
+
+def record(session: Session, rt, message, mail, verdict) -> None:
+    if verdict.case_id:
+        case = session.get(Case, verdict.case_id)
+        if case is not None:
+            cases.attach_message(session, case, message, action="automatic_mail_received",
+                                 detail={"rule": verdict.rule, "reason": verdict.reason})

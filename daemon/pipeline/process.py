@@ -1,0 +1,138 @@
+"""The pipeline runner: claim stored messages, parse, classify, apply, mark done or failed.
+
+Decides how work is shared and how failure is contained. Messages are claimed in a short
+transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several daemons can share a registry;
+SQLite serialises writers anyway), then processed in batches: each message inside its own
+savepoint, so one bad message is rolled back and dead-lettered (`status = failed`, with the
+reason) while the ones behind it go on, and the batch commits once. A claim whose daemon died
+expires after `[pipeline].claim_lease_seconds`; a message that has been claimed five times
+without finishing is dead-lettered rather than retried forever. `reprocess` puts failed
+messages back to `received`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, select
+
+from ..registry.lookup import Lookup
+from ..registry.models import Attachment as AttachmentRow
+from ..registry.models import Message, RawMessage, utcnow
+from . import handlers
+from .classify import classify
+from .parse import parse
+from .verdict import NOT_MAIL
+
+log = logging.getLogger("sakspost.pipeline")
+MAX_CLAIMS = 5
+MAX_TEXT = 1_000_000
+
+
+def claim(rt, limit: int) -> list[int]:
+    """Mark up to LIMIT waiting messages as ours; return their ids, oldest first."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=rt.config.pipeline.claim_lease_seconds)
+    with Session(rt.engine) as session:
+        ids = list(session.exec(
+            select(Message.id)
+            .where(Message.direction == "in")
+            .where(or_(Message.status == "received",
+                       (Message.status == "processing") & (Message.claimed_at < cutoff)))
+            .order_by(Message.id).limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all())
+        if ids:
+            session.exec(update(Message).where(Message.id.in_(ids))
+                         .values(status="processing", claimed_at=now, attempts=Message.attempts + 1))
+        session.commit()
+    return ids
+
+
+def _record_parse(session: Session, message: Message, mail) -> None:
+    message.subject = mail.subject[:998]
+    message.from_addr = mail.from_addr[:500]
+    if not message.message_id:
+        message.message_id = mail.message_id[:500]
+    message.in_reply_to = " ".join(mail.in_reply_to)[:2000]
+    message.references = " ".join(mail.references)
+    message.headers = json.dumps(mail.headers, ensure_ascii=False)
+    message.text = mail.text[:MAX_TEXT]
+    for old in session.exec(select(AttachmentRow).where(AttachmentRow.message_pk == message.id)).all():
+        session.delete(old)
+    for att in mail.attachments:
+        session.add(AttachmentRow(message_pk=message.id, filename=att.filename,
+                                  content_type=att.content_type, size=len(att.data), data=att.data))
+
+
+def process_one(session: Session, rt, pk: int) -> str:
+    """Parse, classify and apply message PK inside the caller's transaction; return the verdict kind."""
+    message = session.get(Message, pk)
+    if message.attempts > MAX_CLAIMS:
+        raise handlers.DeadLetter(f"gave up after {message.attempts - 1} unfinished attempts")
+    raw = session.get(RawMessage, pk).data
+    mail = parse(raw)
+    mail.envelope_from = message.mail_from
+    mail.roles = tuple(r for r in message.roles.split(",") if r)
+    if mail.not_mail:
+        message.classification = NOT_MAIL
+        raise handlers.DeadLetter(mail.not_mail)
+    _record_parse(session, message, mail)
+    verdict = classify(mail, Lookup(session, rt.config, rt.tokens))
+    message.classification = verdict.kind
+    handlers.apply(session, rt, message, mail, verdict)
+    message.status = "processed"
+    message.processed_at = utcnow()
+    message.claimed_at = None
+    session.add(message)
+    return verdict.kind
+
+
+def process_batch(rt, ids: list[int]) -> dict[int, str]:
+    """Process IDS in one transaction, each in its own savepoint. Returns pk -> outcome."""
+    outcome: dict[int, str] = {}
+    with Session(rt.engine, expire_on_commit=False) as session:
+        for pk in ids:
+            try:
+                with session.begin_nested():
+                    outcome[pk] = process_one(session, rt, pk)
+            except Exception as exc:
+                reason = str(exc) if isinstance(exc, handlers.DeadLetter) else f"{type(exc).__name__}: {exc}"
+                if not isinstance(exc, handlers.DeadLetter):
+                    log.exception("message %s failed in the pipeline", pk)
+                else:
+                    log.warning("message %s dead-lettered: %s", pk, reason)
+                message = session.get(Message, pk)
+                message.status = "failed"
+                message.error = reason[:2000]
+                message.claimed_at = None
+                session.add(message)
+                outcome[pk] = "failed"
+        session.commit()
+    if any(v != "failed" for v in outcome.values()):
+        rt.wake_sender.set()
+    return outcome
+
+
+def run_until_empty(rt) -> dict[int, str]:
+    """Process every waiting message; return what happened to each."""
+    done: dict[int, str] = {}
+    while True:
+        ids = claim(rt, rt.config.pipeline.batch_size)
+        if not ids:
+            return done
+        done.update(process_batch(rt, ids))
+
+
+def requeue_failed(rt, ids: list[int] | None = None) -> int:
+    """Put failed messages (all, or IDS) back in the queue; return how many."""
+    with Session(rt.engine) as session:
+        stmt = update(Message).where(Message.direction == "in", Message.status == "failed")
+        if ids:
+            stmt = stmt.where(Message.id.in_(ids))
+        result = session.exec(stmt.values(status="received", error="", attempts=0, claimed_at=None))
+        session.commit()
+        return result.rowcount

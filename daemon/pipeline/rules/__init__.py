@@ -1,0 +1,17 @@
+"""Classification rules, in the order they are asked. The first rule that returns a verdict wins.
+
+Each rule is one module with a `name`, a one-line `description` and `check(mail, ctx)` that
+returns a `Verdict` or None. Rules only look: they never write, send or commit.
+"""
+
+from . import (
+    not_mail,
+    own_mail,
+    bounce,
+    auto_reply,
+    known_case,
+    citizen_form,
+    new_report,
+)
+
+RULES = [not_mail, own_mail, bounce, auto_reply, known_case, citizen_form, new_report]

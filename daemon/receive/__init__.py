@@ -1,0 +1,1 @@
+"""Receivers: they accept mail and store it durably (`daemon.registry.store`), nothing more."""

@@ -1,0 +1,166 @@
+"""The one module that changes cases. Every change writes its audit event in the same session.
+
+Decides how a change is recorded, not whether it is wise: the pipeline's handlers and the
+command line decide what to do and call these functions; nothing else writes `Case`,
+`CaseActor` or `AuditEvent` rows. Mail a change causes is composed and queued here too
+(`send`), so the change, its audit event and its outbound mail commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from ..outbound import outbox
+from . import states
+from .models import AuditEvent, Case, CaseActor, CaseCounter, Message, utcnow
+
+
+def _json(detail: dict | None) -> str:
+    return json.dumps(detail or {}, ensure_ascii=False, default=str, sort_keys=True)
+
+
+def audit(session: Session, case: Case, action: str, *, who: str = "system",
+          detail: dict | None = None, message_pk: int | None = None) -> AuditEvent:
+    event = AuditEvent(case_id=case.id, action=action, who=who or "system",
+                       detail=_json(detail), message_pk=message_pk)
+    session.add(event)
+    case.updated_at = utcnow()
+    session.add(case)
+    return event
+
+
+def next_case_id(session: Session, now: datetime | None = None) -> str:
+    """SAK-YYYY-NNNNNN: the next number in this year's series, safe across processes."""
+    year = (now or utcnow()).year
+    for _ in range(3):
+        got = session.exec(
+            update(CaseCounter).where(CaseCounter.year == year)
+            .values(last=CaseCounter.last + 1).returning(CaseCounter.last)
+        ).first()
+        if got is not None:
+            return f"SAK-{year}-{got[0]:06d}"
+        try:
+            with session.begin_nested():
+                session.exec(insert(CaseCounter).values(year=year, last=1))
+            return f"SAK-{year}-{1:06d}"
+        except IntegrityError:
+            continue  # another process created this year's counter first
+    raise RuntimeError("could not allocate a case number")
+
+
+def open_case(session: Session, kind: str, *, who: str, message_pk: int | None = None,
+              now: datetime | None = None, **fields) -> Case:
+    """Create a case in state `new`, with its first audit event."""
+    case = Case(id=next_case_id(session, now), kind=kind, state=states.NEW, **fields)
+    if now is not None:
+        case.created_at = case.updated_at = now
+    session.add(case)
+    session.flush()
+    audit(session, case, "opened", who=who, message_pk=message_pk,
+          detail={"kind": kind, **{k: v for k, v in fields.items() if v not in (None, "")}})
+    return case
+
+
+def transition(session: Session, case: Case, target: str, *, who: str = "system",
+               reason: str = "", message_pk: int | None = None) -> None:
+    """Move CASE to TARGET if the state machine allows it; audit the move."""
+    if case.state == target:
+        return
+    states.check(case.state, target)
+    before = case.state
+    case.state = target
+    now = utcnow()
+    if target == states.CLOSED:
+        case.closed_at = now
+    elif target == states.RESOLVED:
+        case.resolved_at = now
+    elif before in (states.CLOSED, states.RESOLVED):
+        case.closed_at = None
+        case.resolved_at = None
+    audit(session, case, "state_changed", who=who, message_pk=message_pk,
+          detail={"from": before, "to": target, **({"reason": reason} if reason else {})})
+
+
+def change(session: Session, case: Case, *, who: str = "system", reason: str = "",
+           message_pk: int | None = None, action: str = "changed", **values) -> dict:
+    """Set attributes of CASE (not its state); audit what actually changed. Returns the changes."""
+    if "state" in values or "id" in values:
+        raise ValueError("use transition() for the state; a case's id never changes")
+    changes = {}
+    for key, value in values.items():
+        old = getattr(case, key)
+        if old != value:
+            setattr(case, key, value)
+            changes[key] = {"from": old, "to": value}
+    if changes:
+        detail = {**changes, **({"reason": reason} if reason else {})}
+        audit(session, case, action, who=who, message_pk=message_pk, detail=detail)
+    return changes
+
+
+def attach_message(session: Session, case: Case, message: Message, *, who: str = "",
+                   action: str = "message_received", detail: dict | None = None) -> None:
+    """Record MESSAGE as part of CASE's thread."""
+    message.case_id = case.id
+    session.add(message)
+    audit(session, case, action, who=who or message.from_addr or "unknown", message_pk=message.id,
+          detail={"subject": message.subject, **(detail or {})})
+
+
+def note(session: Session, case: Case, action: str, *, who: str = "system",
+         detail: dict | None = None, message_pk: int | None = None) -> None:
+    """An audit event that changes no attribute (a refusal, a referral, a reminder sent)."""
+    audit(session, case, action, who=who, detail=detail, message_pk=message_pk)
+
+
+def add_actor(session: Session, case: Case, actor_id: str, role: str, *, who: str,
+              message_pk: int | None = None) -> bool:
+    existing = session.exec(select(CaseActor).where(CaseActor.case_id == case.id,
+                                                    CaseActor.actor_id == actor_id)).first()
+    if existing is not None and existing.role == role:
+        return False
+    if existing is None:
+        session.add(CaseActor(case_id=case.id, actor_id=actor_id, role=role))
+    else:
+        existing.role = role
+        session.add(existing)
+    audit(session, case, "actor_added", who=who, message_pk=message_pk,
+          detail={"actor": actor_id, "role": role})
+    return True
+
+
+def working_group(session: Session, case: Case) -> list[CaseActor]:
+    return list(session.exec(select(CaseActor).where(CaseActor.case_id == case.id)
+                             .order_by(CaseActor.id)).all())
+
+
+def send(session: Session, rt, case: Case | None, template: str, context: dict, *,
+         to, purpose: str, cc=(), reply_to_message: Message | None = None,
+         auto_submitted: str | None = "auto-replied", attachments=(), who: str = "system"):
+    """Compose TEMPLATE and queue it in the outbox, in this transaction, with its audit event."""
+    to = [a for a in to if a]
+    if not to:
+        return None
+    in_reply_to, refs = None, []
+    if reply_to_message is not None and reply_to_message.message_id:
+        in_reply_to = reply_to_message.message_id
+        refs = reply_to_message.references.split() if reply_to_message.references else []
+    composed = rt.renderer.compose(
+        template, {"case": case, **context}, to=to, cc=cc,
+        case_id=case.id if case else None,
+        nhn_reference=case.nhn_reference if case else None,
+        in_reply_to=in_reply_to, references=refs, auto_submitted=auto_submitted,
+        attachments=attachments,
+    )
+    row = outbox.enqueue(session, composed, case_id=case.id if case else None, purpose=purpose,
+                         envelope_from=rt.config.identity.address)
+    if case is not None:
+        audit(session, case, "mail_queued", who=who, message_pk=row.message_pk,
+              detail={"purpose": purpose, "to": list(composed.recipients),
+                      "subject": composed.subject, "message_id": composed.message_id})
+    return row

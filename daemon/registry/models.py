@@ -1,0 +1,160 @@
+"""The registry's tables: cases, messages (in and out) with their raw bytes and attachments,
+the audit trail, the outbox and the mailbox cursors.
+
+Decides nothing; it only says what is stored. Rows are written by `daemon.registry.store`
+(raw mail as it arrives), `daemon.registry.cases` (every change to a case, with its audit
+event and the mail it causes) and the runners that move outbox rows and mailbox cursors.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Case(SQLModel, table=True):
+    """A case: an incident report from health personnel or a citizen's form."""
+
+    id: str = Field(primary_key=True, max_length=20)  # SAK-YYYY-NNNNNN
+    kind: str = Field(index=True)  # incident | citizen_form
+    state: str = Field(index=True)
+    severity: str | None = None  # A-D as the reporter (or a handler) set it
+    reporter: str = ""  # e-mail address of whoever reported it
+    reporter_name: str = ""
+    subject: str = ""
+    actor: str | None = None  # the reporting actor's id
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+    # incident workflow
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    service: str = ""  # where: which service, XCA gateway or system
+    discovered: str = ""  # when, as the reporter wrote it
+    contact: str = ""
+    lead_actor: str | None = None
+    nhn_reference: str | None = Field(default=None, index=True)
+    nhn_classification: str | None = None
+    escalated_at: datetime | None = None
+    escalated_severity: str | None = None
+    channel: str = ""
+    info_requested_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolution: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # citizen forms
+    form_type: str | None = None
+    owner_actor: str | None = None
+    answering_actor: str | None = None
+    received_at: date | None = None
+    deadline: date | None = None
+    flags: str = ""  # comma-separated markers, e.g. needs_completion,unrouted
+
+
+class CaseCounter(SQLModel, table=True):
+    """The last number handed out per year, for SAK-YYYY-NNNNNN."""
+
+    year: int = Field(primary_key=True)
+    last: int = 0
+
+
+class CaseActor(SQLModel, table=True):
+    """An actor in a case's working group (member or vendor; the lead is on the case)."""
+
+    __table_args__ = (UniqueConstraint("case_id", "actor_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    actor_id: str
+    role: str = "member"  # member | vendor
+    added_at: datetime = Field(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    """One mail, in or out. Inbound ones keep their raw bytes in `RawMessage`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    direction: str = Field(default="in", index=True)  # in | out
+    fingerprint: str = Field(unique=True)  # sha256 of the raw bytes less trace headers
+    message_id: str = Field(default="", index=True)  # the Message-ID header, without <>
+    size: int = 0
+    source: str = ""  # smtp | lmtp | imap:<name> | file:<path> | stdin | outbox
+    mail_from: str = ""
+    rcpt_tos: str = ""  # comma-separated envelope recipients
+    roles: str = ""  # comma-separated roles of the recipients it reached
+    status: str = Field(default="received", index=True)  # received|processing|processed|failed|queued|sent
+    error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    attempts: int = 0
+    claimed_at: datetime | None = None
+    received_at: datetime = Field(default_factory=utcnow)
+    processed_at: datetime | None = None
+    case_id: str | None = Field(default=None, foreign_key="case.id", index=True)
+    classification: str = ""
+    subject: str = ""
+    from_addr: str = ""
+    in_reply_to: str = ""
+    references: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    headers: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # JSON list of pairs
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class RawMessage(SQLModel, table=True):
+    """The bytes exactly as they arrived (or as they were sent): the record."""
+
+    message_pk: int = Field(primary_key=True, foreign_key="message.id")
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Attachment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    message_pk: int = Field(foreign_key="message.id", index=True)
+    filename: str = ""
+    content_type: str = ""
+    size: int = 0
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class AuditEvent(SQLModel, table=True):
+    """One change to a case: who did what, when, and which mail caused or carried it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    who: str = "system"
+    action: str
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # JSON object
+    message_pk: int | None = Field(default=None, foreign_key="message.id")
+
+
+class OutboxMail(SQLModel, table=True):
+    """A mail waiting to leave; its bytes (with a fixed Message-ID) are the outbound Message's raw."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_pk: int = Field(foreign_key="message.id", unique=True)
+    case_id: str | None = Field(default=None, foreign_key="case.id", index=True)
+    purpose: str = ""  # acknowledgement | info_request | nhn_forward | ...
+    mail_from: str = ""  # envelope sender
+    recipients: str = ""  # comma-separated envelope recipients
+    status: str = Field(default="pending", index=True)  # pending | sent | failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
+    claimed_at: datetime | None = None
+    last_error: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class MailboxState(SQLModel, table=True):
+    """Where each IMAP mailbox's ingestion stands, so a restart resumes there."""
+
+    name: str = Field(primary_key=True)
+    uidvalidity: int | None = None
+    last_uid: int = 0
+    state: str = "stopped"  # connected | idle | polling | failing | stopped
+    last_error: str = ""
+    since: datetime | None = None
+    ingested: int = 0
+    duplicates: int = 0

@@ -1,0 +1,135 @@
+"""Read-only views of the registry for the command line: stable JSON and plain tables.
+
+Decides what `--json` output looks like; operators' scripts depend on these field names.
+Identity numbers are masked (`311299*****`) unless the caller asks for them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from .pii import mask_identity_numbers
+from .registry.models import AuditEvent, Case, CaseActor, Message, MailboxState, OutboxMail
+
+
+def _iso(value):
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def case_json(case: Case, show_pii: bool = False) -> dict:
+    mask = (lambda s: s) if show_pii else (lambda s: mask_identity_numbers(s) if isinstance(s, str) else s)
+    data = {
+        "id": case.id,
+        "kind": case.kind,
+        "state": case.state,
+        "severity": case.severity,
+        "reporter": case.reporter,
+        "subject": mask(case.subject),
+        "created_at": _iso(case.created_at),
+        "updated_at": _iso(case.updated_at),
+        "closed_at": _iso(case.closed_at),
+        "actor": case.actor,
+        "lead_actor": case.lead_actor,
+        "nhn_reference": case.nhn_reference,
+        "nhn_classification": case.nhn_classification,
+        "escalated_at": _iso(case.escalated_at),
+        "service": mask(case.service),
+        "discovered": mask(case.discovered),
+        "contact": case.contact,
+        "channel": case.channel,
+        "flags": [f for f in case.flags.split(",") if f],
+    }
+    if case.kind == "citizen_form":
+        data.update({
+            "form_type": case.form_type,
+            "owner_actor": case.owner_actor,
+            "answering_actor": case.answering_actor,
+            "received_at": _iso(case.received_at),
+            "deadline": _iso(case.deadline),
+        })
+    return data
+
+
+def message_json(message: Message, show_pii: bool = False) -> dict:
+    mask = (lambda s: s) if show_pii else mask_identity_numbers
+    return {
+        "id": message.id,
+        "direction": message.direction,
+        "status": message.status,
+        "classification": message.classification,
+        "message_id": message.message_id,
+        "from": message.from_addr,
+        "subject": mask(message.subject),
+        "received_at": _iso(message.received_at),
+        "error": message.error,
+        "size": message.size,
+        "text": mask(message.text),
+    }
+
+
+def audit_json(event: AuditEvent, show_pii: bool = False) -> dict:
+    detail = json.loads(event.detail or "{}")
+    if not show_pii:
+        detail = json.loads(mask_identity_numbers(json.dumps(detail, ensure_ascii=False)))
+    return {"at": _iso(event.at), "who": event.who, "action": event.action,
+            "detail": detail, "message": event.message_pk}
+
+
+def case_detail(session: Session, case: Case, show_pii: bool = False) -> dict:
+    data = case_json(case, show_pii)
+    data["working_group"] = [{"actor": a.actor_id, "role": a.role}
+                             for a in session.exec(select(CaseActor).where(CaseActor.case_id == case.id)
+                                                   .order_by(CaseActor.id))]
+    data["messages"] = [message_json(m, show_pii) for m in session.exec(
+        select(Message).where(Message.case_id == case.id).order_by(Message.id))]
+    data["audit"] = [audit_json(e, show_pii) for e in session.exec(
+        select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.id))]
+    data["outbox"] = [{"id": o.id, "purpose": o.purpose, "to": o.recipients.split(","),
+                       "status": o.status, "attempts": o.attempts, "last_error": o.last_error,
+                       "sent_at": _iso(o.sent_at)}
+                      for o in session.exec(select(OutboxMail).where(OutboxMail.case_id == case.id)
+                                            .order_by(OutboxMail.id))]
+    return data
+
+
+def _counts(session: Session, column, *where) -> dict:
+    stmt = select(column, func.count()).group_by(column)
+    for w in where:
+        stmt = stmt.where(w)
+    return {str(k): v for k, v in session.exec(stmt).all()}
+
+
+def stats(session: Session) -> dict:
+    inbound = Message.direction == "in"
+    by_status = _counts(session, Message.status, inbound)
+    cases_by_state = _counts(session, Case.state)
+    return {
+        "messages": {
+            "total": sum(by_status.values()),
+            "by_status": by_status,
+            "by_classification": _counts(session, Message.classification, inbound),
+            "failed": by_status.get("failed", 0),
+        },
+        "cases": {
+            "total": sum(cases_by_state.values()),
+            "by_kind": _counts(session, Case.kind),
+            "by_state": cases_by_state,
+        },
+        "outbox": {"by_status": _counts(session, OutboxMail.status)},
+        "mailboxes": {
+            m.name: {"state": m.state, "last_error": m.last_error, "since": _iso(m.since),
+                     "uidvalidity": m.uidvalidity, "last_uid": m.last_uid,
+                     "ingested": m.ingested, "duplicates": m.duplicates}
+            for m in session.exec(select(MailboxState).order_by(MailboxState.name))
+        },
+    }
