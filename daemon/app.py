@@ -19,6 +19,7 @@ from .outbound.sender import seconds_until_next, send_due
 from .receive import smtp
 from .runners import Runner
 from .runtime import Runtime
+from .schedule.clock import Clock
 
 log = logging.getLogger("sakspost")
 
@@ -44,7 +45,9 @@ class Daemon:
         self.rt = rt
         self.runners: list = []
         self.server = None
-        self.extra: list = []  # further components with start()/stop(): mailboxes, the clock
+        self.clock = Clock()
+        # components with start()/stop(), started after the runners: mailboxes, then the clock
+        self.extra: list = []
 
     def start_runners(self) -> None:
         rt = self.rt
@@ -91,6 +94,7 @@ class Daemon:
 
 def run(rt: Runtime) -> int:
     daemon = Daemon(rt)
+    daemon.extra.append(daemon.clock)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -1,0 +1,50 @@
+"""The daemon's clock (APScheduler 3.x, in-memory job store, never shared between processes).
+
+Decides nothing about what is due: each job asks the registry what is due now and records
+what it did there, so a missed tick or a second daemon changes nothing. Jobs coalesce, never
+run twice at once, and tolerate a late start (`misfire_grace_time`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+log = logging.getLogger("sakspost.clock")
+
+
+class Clock:
+    def __init__(self):
+        self.scheduler = BackgroundScheduler(
+            timezone="UTC",
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        )
+
+    def every(self, name: str, seconds: float, func: Callable[[], object], *, first_in: float | None = None) -> None:
+        """Run FUNC every SECONDS (first after FIRST_IN seconds, default SECONDS)."""
+        from datetime import datetime, timedelta, timezone
+
+        start = datetime.now(timezone.utc) + timedelta(seconds=seconds if first_in is None else first_in)
+        self.scheduler.add_job(self._guard(name, func), "interval", seconds=seconds, id=name,
+                               name=name, next_run_time=start, replace_existing=True)
+
+    def cron(self, name: str, func: Callable[[], object], **fields) -> None:
+        """Run FUNC on a cron schedule (APScheduler's cron fields, e.g. day_of_week="mon", hour=7)."""
+        self.scheduler.add_job(self._guard(name, func), "cron", id=name, name=name, replace_existing=True, **fields)
+
+    @staticmethod
+    def _guard(name: str, func):
+        def run():
+            try:
+                func()
+            except Exception:
+                log.exception("scheduled job %s failed", name)
+        return run
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.scheduler.shutdown(wait=False)
