@@ -14,6 +14,7 @@ import signal
 from sqlalchemy.engine import make_url
 
 from . import systemd
+from .incident.workflow import close_verified
 from .pipeline.process import run_until_empty
 from .outbound.sender import seconds_until_next, send_due
 from .receive import smtp
@@ -94,6 +95,8 @@ class Daemon:
 
 def run(rt: Runtime) -> int:
     daemon = Daemon(rt)
+    verify_every = min(60.0, max(1.0, rt.config.incident.verification_hours * 3600 / 4))
+    daemon.clock.every("close_verified_incidents", verify_every, lambda: close_verified(rt), first_in=1)
     daemon.extra.append(daemon.clock)
 
     async def main() -> None:

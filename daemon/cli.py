@@ -135,7 +135,8 @@ def cmd_cases_list(args) -> int:
         rt.close()
 
 
-def cmd_cases_show(args) -> int:
+def _case_data(args, build):
+    """BUILD(session, case) for the case named by args.id, or None (said on stderr) if there is none."""
     from .registry.models import Case
 
     rt = _runtime(args)
@@ -144,25 +145,97 @@ def cmd_cases_show(args) -> int:
             case = session.get(Case, args.id)
             if case is None:
                 print(f"no case {args.id}", file=sys.stderr)
-                return 1
-            data = views.case_detail(session, case, args.show_pii)
+                return None
+            return build(session, case)
+    finally:
+        rt.close()
+
+
+def cmd_cases_show(args) -> int:
+    data = _case_data(args, lambda session, case: views.case_detail(session, case, args.show_pii))
+    if data is None:
+        return 1
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
+    for key in ("id", "kind", "state", "severity", "reporter", "subject", "created_at", "updated_at",
+                "lead_actor", "nhn_reference", "form_type", "owner_actor", "deadline"):
+        if data.get(key) is not None:
+            print(f"{key:>14}: {data[key]}")
+    print("\nmessages:")
+    for m in data["messages"]:
+        print(f"  #{m['id']} {m['direction']:<3} {m['status']:<9} {m['received_at']} {m['from']} {m['subject'][:60]}")
+    print("\naudit trail:")
+    for e in data["audit"]:
+        detail = json.dumps(e["detail"], ensure_ascii=False)
+        print(f"  {e['at']} {e['who']:<30} {e['action']:<20} {detail[:120]}")
+    return 0
+
+
+def cmd_cases_export(args) -> int:
+    from .incident import report
+
+    data = _case_data(args, lambda session, case: report.export(session, case, args.show_pii))
+    if data is None:
+        return 1
+    if args.format == "json":
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print(report.export_markdown(data), end="")
+    return 0
+
+
+def cmd_report_escalations(args) -> int:
+    from datetime import datetime, timezone
+
+    from .incident import report
+
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            print(f"--since: {args.since!r} is not an ISO date (YYYY-MM-DD)", file=sys.stderr)
+            return 2
+        since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+    rt = _runtime(args)
+    try:
+        with Session(rt.engine) as session:
+            rows = report.escalations(session, actor=args.actor, since=since)
         if args.json:
-            print(json.dumps(data, ensure_ascii=False, indent=2))
+            print(json.dumps(rows, ensure_ascii=False, indent=2))
             return 0
-        for key in ("id", "kind", "state", "severity", "reporter", "subject", "created_at", "updated_at",
-                    "lead_actor", "nhn_reference", "form_type", "owner_actor", "deadline"):
-            if data.get(key) is not None:
-                print(f"{key:>14}: {data[key]}")
-        print("\nmessages:")
-        for m in data["messages"]:
-            print(f"  #{m['id']} {m['direction']:<3} {m['status']:<9} {m['received_at']} {m['from']} {m['subject'][:60]}")
-        print("\naudit trail:")
-        for e in data["audit"]:
-            detail = json.dumps(e["detail"], ensure_ascii=False)
-            print(f"  {e['at']} {e['who']:<30} {e['action']:<20} {detail[:120]}")
+        print(f"{'case':<16} {'sev':<3} {'received':<20} {'NHN told':<20} {'NHN ref':<14} "
+              f"{'min→told':>8} {'min→ref':>8} {'state':<10}")
+        for r in rows:
+            print(f"{r['id']:<16} {r['severity'] or '-':<3} {r['received_at'] or '-':<20} "
+                  f"{r['nhn_told_at'] or r['forward_status']:<20} {r['nhn_reference'] or '-':<14} "
+                  f"{'-' if r['minutes_to_nhn_told'] is None else r['minutes_to_nhn_told']:>8} "
+                  f"{'-' if r['minutes_to_nhn_reference'] is None else r['minutes_to_nhn_reference']:>8} "
+                  f"{r['state']:<10}")
         return 0
     finally:
         rt.close()
+
+
+def cmd_actors(args) -> int:
+    cfg = args.cfg
+    if args.json:
+        print(json.dumps([{"id": a.id, "name": a.name, "kind": a.kind, "contact": a.contact,
+                           "handlers": list(a.handlers), "local_support": a.local_support, "phone": a.phone,
+                           "this_organisation": a.id == cfg.identity.actor} for a in cfg.actor],
+                         ensure_ascii=False, indent=2))
+        return 0
+    print(f"{'id':<16} {'kind':<14} {'name':<32} {'contact':<36} local support / handlers")
+    for a in cfg.actor:
+        mark = " (this organisation)" if a.id == cfg.identity.actor else ""
+        print(f"{a.id:<16} {a.kind:<14} {a.name[:32]:<32} {a.contact:<36} "
+              f"{a.local_support or '-'} / {', '.join(a.handlers) or '-'}{mark}")
+    nhn = cfg.nhn
+    if nhn.intake_address or nhn.phone:
+        print(f"\nNHN kundesenter: {nhn.intake_address or '-'}  telefon {nhn.phone or '-'}  "
+              f"(sender domains: {', '.join(nhn.sender_domains) or '-'})")
+    return 0
 
 
 def cmd_stats(args) -> int:
@@ -223,6 +296,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--show-pii", action="store_true", help="show identity numbers unmasked")
     p.set_defaults(func=cmd_cases_show)
+    p = cases.add_parser("export", help="the whole audit trail of a case")
+    p.add_argument("id")
+    p.add_argument("--format", choices=("md", "json"), default="md")
+    p.add_argument("--show-pii", action="store_true", help="show identity numbers unmasked")
+    p.set_defaults(func=cmd_cases_export)
+
+    p = sub.add_parser("actors", help="the configured actors and their contact points")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_actors)
+
+    report = sub.add_parser("report", help="reports").add_subparsers(dest="report_command", required=True)
+    p = report.add_parser("escalations", help="each A/B case: received, NHN told, NHN's reference, durations")
+    p.add_argument("--actor")
+    p.add_argument("--since", metavar="DATE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report_escalations)
     return parser
 
 
@@ -237,7 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     except config_mod.ConfigError as exc:
         print(f"sakspost: configuration error: {exc}", file=sys.stderr)
         return 2
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # output piped into head, less that quit early
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

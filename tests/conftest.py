@@ -258,8 +258,9 @@ def incident_mail(subject="Feil i dokumentdeling: XCA-gateway svarer ikke", body
         msg["References"] = in_reply_to
     for k, v in (headers or {}).items():
         msg[k] = v
-    msg.set_content(body or "Hei,\n\nOppslag i pasientjournal via XCA-gatewayen feiler siden 08:15.\n"
-                            "Alvorlighetsgrad: C\n\nHilsen Kari\n")
+    msg.set_content(body or "Hei,\n\nOppslag i pasientjournal via XCA-gatewayen feiler siden 08:15.\n\n"
+                            "Alvorlighetsgrad: C\nSted: XCA-gateway\nTidspunkt: 25.11.2026 kl. 08:15\n"
+                            "Kontakt: Kari Nordmann, 55 55 55 55\n\nHilsen Kari\n")
     for filename, ctype, data in attachments:
         maintype, subtype = ctype.split("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)

@@ -154,7 +154,8 @@ def test_failed_messages_are_counted_and_reprocessed(tmp_path):
 
 def test_cases_json_is_stable(tmp_path):
     d = daemon(tmp_path)
-    d.cli("ingest", "-", input=incident_mail(body="Pasient 31129956715 fikk feil dokument.\n"))
+    d.cli("ingest", "-", input=incident_mail(body="Pasient 31129956715 fikk feil dokument.\n\nAlvorlighetsgrad: D\n"
+                                                  "Sted: EPJ\nTidspunkt: i dag\nKontakt: 55 55 55 55\n"))
     (case,) = d.cases()
     for key in ("id", "kind", "state", "severity", "reporter", "subject", "created_at", "updated_at"):
         assert key in case

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 NEW_REPORT = "new_report"
 REPLY = "reply"
+NHN_MAIL = "nhn_mail"  # from NHN's customer centre: reference, classification, logs
 CITIZEN_FORM = "citizen_form"
 AUTOMATIC = "automatic"  # auto-reply, bounce, list or bulk mail: never answered
 OWN_MAIL = "own_mail"  # our own mail come back: never answered

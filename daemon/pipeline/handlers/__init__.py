@@ -5,7 +5,7 @@ A handler gets the session, the runtime, the stored inbound `Message`, the `Pars
 the pipeline runner commits the whole message's work at once.
 """
 
-from ..verdict import AUTOMATIC, CITIZEN_FORM, NEW_REPORT, NOT_MAIL, OWN_MAIL, REPLY, UNCLASSIFIABLE
+from ..verdict import AUTOMATIC, CITIZEN_FORM, NEW_REPORT, NHN_MAIL, NOT_MAIL, OWN_MAIL, REPLY, UNCLASSIFIABLE
 from . import automatic, citizen, incident, unclassified
 
 
@@ -22,6 +22,7 @@ HANDLERS = {
     OWN_MAIL: automatic.record,
     AUTOMATIC: automatic.record,
     REPLY: incident.reply,
+    NHN_MAIL: incident.nhn_mail,
     NEW_REPORT: incident.new_report,
     CITIZEN_FORM: citizen.new_form,
     UNCLASSIFIABLE: unclassified.record,

@@ -1,26 +1,160 @@
-"""Incident reports from health personnel: open a case and acknowledge it; thread replies."""
+"""Incident mail: a new report opens a case; a reply is threaded, may fill in missing details,
+and may carry handlers' commands; NHN's mail records its reference, classification and logs.
+"""
 
 from __future__ import annotations
 
-from sqlmodel import Session
+import re
 
+from sqlmodel import Session, select
+
+from ...incident import workflow
+from ...incident.fields import own_text, read_report, severity_in
 from ...registry import cases, states
-from ...registry.models import Case
+from ...registry.models import Attachment, Case
+from .. import commands
 
 
 def new_report(session: Session, rt, message, mail, verdict) -> None:
-    reporter = mail.reply_to or mail.from_addr
+    reporter = (mail.reply_to or mail.from_addr)[:500]
+    fields = read_report(rt.config, mail.subject, mail.text, reporter)
     case = cases.open_case(
         session, "incident", who=reporter or "unknown", message_pk=message.id,
         reporter=reporter, reporter_name=mail.from_name[:200], subject=mail.subject[:500] or "(uten emne)",
-        description=mail.text[:100_000],
+        description=fields.description[:100_000], discovered=fields.discovered, service=fields.service,
+        actor=fields.actor or None, severity=fields.severity or None, contact=fields.contact,
+        lead_actor=rt.config.identity.actor or None,
     )
     cases.attach_message(session, case, message, who=reporter)
-    cases.transition(session, case, states.OPEN, reason="registered")
-    cases.send(session, rt, case, "acknowledgement", {"reporter_name": mail.from_name},
-               to=[reporter], purpose="acknowledgement", reply_to_message=message)
+    open_and_acknowledge(session, rt, case, message, who=reporter)
+
+
+def open_and_acknowledge(session: Session, rt, case: Case, message, *, who: str) -> None:
+    workflow.review(session, rt, case, who=who, message=message)
+    if case.state != states.AWAITING_INFO:  # the request for details doubles as the acknowledgement
+        workflow.acknowledge(session, rt, case, message)
 
 
 def reply(session: Session, rt, message, mail, verdict) -> None:
     case = session.get(Case, verdict.case_id)
-    cases.attach_message(session, case, message, detail={"matched_by": verdict.reason})
+    sender = mail.from_addr
+    cases.attach_message(session, case, message, who=sender, detail={"matched_by": verdict.reason})
+    lines = commands.parse(own_text(mail.text))
+    if lines:
+        run_commands(session, rt, case, message, sender, lines)
+    elif case.kind == "incident" and case.state == states.AWAITING_INFO and sender == case.reporter:
+        fill_in(session, rt, case, message, mail)
+
+
+def fill_in(session: Session, rt, case: Case, message, mail) -> None:
+    """The reporter's answer to our request: take what it adds, then review the case again."""
+    fields = read_report(rt.config, mail.subject, mail.text, mail.from_addr, infer=False)
+    fields.description = ""  # the reply's prose is on the thread; the report's description stays
+    old = case.severity
+    workflow.apply_fields(session, case, fields, who=mail.from_addr, message_pk=message.id, only_missing=True)
+    if case.severity != old:
+        workflow.severity_changed(session, rt, case, who=mail.from_addr, old=old)
+    workflow.review(session, rt, case, who=mail.from_addr, message=message)
+    if case.state == states.OPEN:
+        workflow.acknowledge(session, rt, case, message)
+
+
+def run_commands(session: Session, rt, case: Case, message, sender: str, lines) -> None:
+    if not commands.may_command(session, rt.config, case, sender):
+        cases.note(session, case, "command_refused", who=sender, message_pk=message.id,
+                   detail={"commands": [line.text for line in lines], "reason": "not a handler of an involved actor"})
+        cases.send(session, rt, case, "command_refused", {"commands": [line.text for line in lines]},
+                   to=[sender], purpose="command_refused", reply_to_message=message, who=sender)
+        return
+    table = commands.table()
+    results = []
+    ctx = commands.Context(session=session, rt=rt, case=case, message=message, who=sender)
+    for line in lines:
+        command = table.get(line.word)
+        if command is None:
+            results.append((line.text, f"ukjent kommando #{line.word}", False))
+        elif case.kind not in command.kinds:
+            results.append((line.text, "gjelder ikke denne typen sak", False))
+        elif command.needs_argument and not line.argument:
+            results.append((line.text, "mangler argument", False))
+        else:
+            try:
+                results.append((line.text, command.run(ctx, line.argument), True))
+            except commands.CommandError as exc:
+                results.append((line.text, str(exc), False))
+    cases.note(session, case, "commands_run", who=sender, message_pk=message.id,
+               detail={"results": [{"command": c, "result": r, "ok": ok} for c, r, ok in results]})
+    cases.send(session, rt, case, "command_confirmation",
+               {"results": [{"command": c, "result": r, "ok": ok} for c, r, ok in results]},
+               to=[sender], purpose="command_confirmation", reply_to_message=message, who=sender)
+
+
+# -- NHN ----------------------------------------------------------------------------------
+
+_CLASSIFICATION = re.compile(r"^\s*(?:klassifisering|klassifikasjon|nhn[- ]prioritet|prioritet|alvorlighetsgrad|"
+                             r"classification|priority)\s*[:=]\s*(.{1,40}?)\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def nhn_reference(rt, mail) -> str | None:
+    pattern = re.compile(rt.config.nhn.reference_pattern)
+    subject = re.sub(r"\[SAK-\d{4}-\d{6}\]", " ", mail.subject)
+    for text in (subject, own_text(mail.text)):
+        m = pattern.search(text)
+        if m:
+            return m.group(0)[:100]
+    return None
+
+
+def case_for_reference(session: Session, reference: str | None) -> str | None:
+    if not reference:
+        return None
+    return session.exec(select(Case.id).where(Case.nhn_reference == reference)).first()
+
+
+def nhn_mail(session: Session, rt, message, mail, verdict) -> None:
+    """Mail from NHN: thread it, record reference and classification, share what NHN sent."""
+    reference = nhn_reference(rt, mail)
+    case_id = verdict.case_id or case_for_reference(session, reference)
+    automatic = verdict.reason.startswith("automatic")
+    if case_id is None:
+        if automatic:
+            return  # an automatic mail from NHN about nothing we know: kept, not answered
+        return opened_by_nhn(session, rt, message, mail, reference)
+    case = session.get(Case, case_id)
+    cases.attach_message(session, case, message, who=mail.from_addr, action="nhn_mail_received",
+                         detail={"matched_by": verdict.reason if verdict.case_id else "NHN reference"})
+    if reference and not case.nhn_reference:
+        cases.change(session, case, who=mail.from_addr, message_pk=message.id, action="nhn_reference_recorded",
+                     nhn_reference=reference)
+    m = _CLASSIFICATION.search(own_text(mail.text))
+    if m and m.group(1) != case.nhn_classification:
+        cases.change(session, case, who=mail.from_addr, message_pk=message.id, action="nhn_classified",
+                     nhn_classification=m.group(1))
+    lines = commands.parse(own_text(mail.text))
+    if lines and not automatic:
+        run_commands(session, rt, case, message, mail.from_addr, lines)
+    attachments = list(session.exec(select(Attachment).where(Attachment.message_pk == message.id)))
+    if not automatic and (attachments or own_text(mail.text)):
+        workflow.share_with_group(session, rt, case, "Svar fra NHN", own_text(mail.text)[:20_000],
+                                  who=mail.from_addr, purpose="nhn_shared", attachments=attachments)
+
+
+def opened_by_nhn(session: Session, rt, message, mail, reference: str | None) -> None:
+    """NHN (a health worker called them) opened the case first: register it with their reference."""
+    nhn = workflow.nhn_actor_id(rt.config)
+    fields = read_report(rt.config, mail.subject, mail.text, mail.from_addr, infer=False)
+    case = cases.open_case(
+        session, "incident", who=mail.from_addr, message_pk=message.id, reporter=mail.from_addr,
+        reporter_name=mail.from_name[:200], subject=mail.subject[:500] or "(uten emne)",
+        description=fields.description[:100_000], discovered=fields.discovered, service=fields.service,
+        severity=fields.severity or severity_in(mail.subject) or None, contact=fields.contact or mail.from_addr,
+        actor=nhn or None, lead_actor=rt.config.identity.actor or None, nhn_reference=reference,
+        escalated_at=message.received_at, escalated_severity=fields.severity or None,
+        channel="e-posttråden for saken",
+    )
+    cases.attach_message(session, case, message, who=mail.from_addr, action="nhn_mail_received",
+                         detail={"opened_by": "nhn"})
+    if nhn:
+        cases.add_actor(session, case, nhn, "member", who="system")
+    cases.transition(session, case, states.OPEN, reason="opened by NHN")
+    workflow.acknowledge(session, rt, case, message)

@@ -8,10 +8,11 @@ from . import (
     not_mail,
     own_mail,
     bounce,
+    nhn_mail,
     auto_reply,
     known_case,
     citizen_form,
     new_report,
 )
 
-RULES = [not_mail, own_mail, bounce, auto_reply, known_case, citizen_form, new_report]
+RULES = [not_mail, own_mail, bounce, nhn_mail, auto_reply, known_case, citizen_form, new_report]

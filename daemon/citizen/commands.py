@@ -1,0 +1,3 @@
+"""Commands a handler gives by mail on a citizen case (filled in by the citizen workflow)."""
+
+COMMANDS = ()

@@ -1,0 +1,89 @@
+"""Proof of escalation: a case's whole audit trail, and how each A/B case reached NHN.
+
+Decides what an actor can show an auditor: who did what and when, with which mail, and for
+every severity A or B case when it came in, when NHN was told (the forward queued and sent),
+NHN's reference, and how long each step took.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from sqlmodel import Session, select
+
+from ..registry.models import AuditEvent, Case, Message, OutboxMail
+from ..views import _iso, audit_json, case_json
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def export(session: Session, case: Case, show_pii: bool = False) -> dict:
+    events = []
+    for event in session.exec(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.id)):
+        row = audit_json(event, show_pii)
+        if event.message_pk:
+            m = session.get(Message, event.message_pk)
+            row["mail"] = {"direction": m.direction, "message_id": m.message_id, "from": m.from_addr,
+                           "to": m.rcpt_tos, "subject": row["detail"].get("subject") or m.subject}
+        events.append(row)
+    return {"case": case_json(case, show_pii), "audit": events}
+
+
+def export_markdown(data: dict) -> str:
+    case = data["case"]
+    lines = [f"# {case['id']}: {case['subject']}", "",
+             f"- kind: {case['kind']}", f"- state: {case['state']}", f"- severity: {case['severity'] or '-'}",
+             f"- reporter: {case['reporter']}", f"- lead actor: {case['lead_actor'] or '-'}",
+             f"- NHN reference: {case['nhn_reference'] or '-'}", f"- created: {case['created_at']}", "",
+             "| # | when (UTC) | who | what | detail | mail |", "|---|---|---|---|---|---|"]
+    for i, e in enumerate(data["audit"], 1):
+        detail = json.dumps(e["detail"], ensure_ascii=False).replace("|", "\\|")
+        mail = ""
+        if "mail" in e:
+            mail = f"{e['mail']['direction']} <{e['mail']['message_id']}>"
+        lines.append(f"| {i} | {e['at']} | {e['who']} | {e['action']} | {detail[:200]} | {mail} |")
+    return "\n".join(lines) + "\n"
+
+
+def _minutes(a: datetime | None, b: datetime | None) -> float | None:
+    if a is None or b is None:
+        return None
+    return round((_aware(b) - _aware(a)).total_seconds() / 60, 1)
+
+
+def escalations(session: Session, *, actor: str | None = None, since: datetime | None = None) -> list[dict]:
+    stmt = select(Case).where(Case.kind == "incident").order_by(Case.created_at)
+    rows = []
+    for case in session.exec(stmt):
+        if case.severity not in ("A", "B") and case.escalated_severity not in ("A", "B"):
+            continue
+        if actor and actor not in (case.actor, case.lead_actor):
+            continue
+        if since and _aware(case.created_at) < since:
+            continue
+        forward = session.exec(select(OutboxMail).where(OutboxMail.case_id == case.id,
+                                                        OutboxMail.purpose == "nhn_forward")
+                               .order_by(OutboxMail.id).limit(1)).first()
+        ref_event = session.exec(select(AuditEvent).where(AuditEvent.case_id == case.id,
+                                                          AuditEvent.action == "nhn_reference_recorded")
+                                 .order_by(AuditEvent.id).limit(1)).first()
+        told = forward.sent_at if forward and forward.sent_at else None
+        reference_at = ref_event.at if ref_event else (case.escalated_at if case.nhn_reference else None)
+        rows.append({
+            "id": case.id, "severity": case.severity, "actor": case.actor, "lead_actor": case.lead_actor,
+            "state": case.state, "received_at": _iso(case.created_at),
+            "escalated_at": _iso(case.escalated_at), "nhn_told_at": _iso(told),
+            "forward_status": forward.status if forward else ("opened by NHN" if case.nhn_reference else "not sent"),
+            "nhn_reference": case.nhn_reference, "nhn_reference_at": _iso(reference_at),
+            "resolved_at": _iso(case.resolved_at), "closed_at": _iso(case.closed_at),
+            "minutes_to_escalation": _minutes(case.created_at, case.escalated_at),
+            "minutes_to_nhn_told": _minutes(case.created_at, told),
+            "minutes_to_nhn_reference": _minutes(told or case.escalated_at, reference_at),
+            "minutes_to_closed": _minutes(case.created_at, case.closed_at),
+        })
+    return rows

@@ -1,0 +1,247 @@
+"""The incident workflow's decisions: review a report, escalate to NHN, share with the working
+group, resolve and close. Every change is made through `registry.cases`, in the caller's
+transaction, so a decision, its audit events and the mail it causes commit together.
+
+- A report lacking what a case must document (see `fields`) waits in `awaiting_info`; the
+  reporter gets one templated request, at most one per `[incident].info_request_interval_hours`.
+- A case that is or becomes severity A or B is forwarded to NHN's customer centre at once,
+  once; a later change of severity goes to NHN as an update on the same thread. C and D are
+  forwarded only on a handler's `#meld-nhn`.
+- Mail leaving the organisation never carries an identity number: the renderer redacts text,
+  and attachments we cannot check (images, other binaries) or that contain one are withheld
+  from mail and named instead, to be sent through a secure channel on request.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from ..citizen.forms import pdf_text
+from ..pii import contains_identity_number
+from ..registry import cases, states
+from ..registry.models import Attachment, Case, CaseActor, Message, utcnow
+from .fields import ESCALATE, ReportFields
+
+FIELD_NAMES_NB = {
+    "description": "hva som skjedde (beskrivelse av feilen)",
+    "discovered": "når feilen ble oppdaget (dato og klokkeslett)",
+    "service": "hvor feilen oppstod (tjeneste, XCA-gateway eller system)",
+    "actor": "hvilken aktør (virksomhet) som er berørt",
+    "severity": "alvorlighetsgrad (A, B, C eller D)",
+    "contact": "kontaktperson og telefonnummer",
+}
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+def first_message(session: Session, case: Case) -> Message | None:
+    return session.exec(select(Message).where(Message.case_id == case.id, Message.direction == "in")
+                        .order_by(Message.id).limit(1)).first()
+
+
+def nhn_thread(session: Session, case: Case) -> Message | None:
+    """Our forward to NHN, which later updates reply to."""
+    return session.exec(select(Message).where(Message.case_id == case.id, Message.direction == "out",
+                                              Message.classification == "nhn_forward")
+                        .order_by(Message.id).limit(1)).first()
+
+
+def nhn_actor_id(config) -> str:
+    if config.nhn.actor:
+        return config.nhn.actor
+    actor = next((a for a in config.actor if a.kind == "nhn"), None)
+    return actor.id if actor else ""
+
+
+def group_addresses(session: Session, rt, case: Case) -> list[str]:
+    """Contact addresses of the lead and every working-group actor, never our own."""
+    ids = [case.lead_actor, *[row.actor_id for row in session.exec(
+        select(CaseActor).where(CaseActor.case_id == case.id).order_by(CaseActor.id))]]
+    ours = rt.config.identity.address.lower()
+    out = []
+    for actor_id in dict.fromkeys(i for i in ids if i):
+        actor = rt.config.actor_by_id(actor_id)
+        if actor and actor.contact and actor.contact.lower() != ours:
+            out.append(actor.contact)
+    return list(dict.fromkeys(out))
+
+
+def shareable_attachments(attachments) -> tuple[list, list[str]]:
+    """(attachments safe to mail, names of those withheld): only what we can read and is clean."""
+    ok, withheld = [], []
+    for att in attachments:
+        ctype = (att.content_type or "").lower()
+        if ctype.startswith("text/") or ctype in ("application/json", "application/xml"):
+            ok.append(att)  # the renderer redacts identity numbers in text
+        elif ctype == "application/pdf" and _clean_text(pdf_text(att.data)):
+            ok.append(att)
+        else:
+            withheld.append(att.filename or ctype)
+    return ok, withheld
+
+
+def _clean_text(text: str) -> bool:
+    return bool(text.strip()) and not contains_identity_number(text)
+
+
+def case_attachments(session: Session, case: Case, sender_filter=None) -> list[Attachment]:
+    stmt = (select(Attachment).join(Message, Message.id == Attachment.message_pk)
+            .where(Message.case_id == case.id, Message.direction == "in").order_by(Attachment.id))
+    rows = list(session.exec(stmt))
+    if sender_filter is not None:
+        rows = [a for a in rows if sender_filter(session.get(Message, a.message_pk))]
+    return rows
+
+
+def actor_context(config, actor_id: str | None) -> dict:
+    actor = config.actor_by_id(actor_id) if actor_id else None
+    return {"id": actor_id or "", "name": actor.name if actor else (actor_id or ""),
+            "contact": actor.contact if actor else "", "phone": actor.phone if actor else ""}
+
+
+# -- review and escalation ---------------------------------------------------------------------
+
+def apply_fields(session: Session, case: Case, fields: ReportFields, *, who: str, message_pk: int | None,
+                 only_missing: bool) -> dict:
+    values = {}
+    for name in ("description", "discovered", "service", "actor", "contact", "severity"):
+        value = getattr(fields, name)
+        if value and (not only_missing or not getattr(case, name)):
+            values[name] = value
+    return cases.change(session, case, who=who, message_pk=message_pk, action="details_added", **values)
+
+
+def missing(rt, case: Case) -> list[str]:
+    fields = ReportFields(description=case.description, discovered=case.discovered, service=case.service,
+                          actor=case.actor or "", severity=case.severity or "", contact=case.contact)
+    return fields.missing(require_actor=bool(rt.config.actor))
+
+
+def review(session: Session, rt, case: Case, *, who: str, message: Message | None) -> None:
+    """Move the case to open or awaiting_info, escalate A/B, and answer the reporter once."""
+    lacking = missing(rt, case)
+    first = first_message(session, case)
+    if lacking:
+        if case.state != states.AWAITING_INFO:
+            cases.transition(session, case, states.AWAITING_INFO, who=who,
+                             reason="mangler: " + ", ".join(lacking))
+        request_info(session, rt, case, lacking, first)
+    elif case.state in (states.NEW, states.AWAITING_INFO):
+        cases.transition(session, case, states.OPEN, who=who, reason="documented")
+    if case.severity in ESCALATE and case.escalated_at is None:
+        escalate_to_nhn(session, rt, case, who="system", reason=f"alvorlighetsgrad {case.severity}")
+
+
+def request_info(session: Session, rt, case: Case, lacking: list[str], first: Message | None) -> bool:
+    interval = timedelta(hours=rt.config.incident.info_request_interval_hours)
+    now = utcnow()
+    if case.info_requested_at is not None and now - _aware(case.info_requested_at) < interval:
+        cases.note(session, case, "info_request_skipped", detail={"missing": lacking,
+                                                                  "reason": "already asked within the interval"})
+        return False
+    cases.change(session, case, action="info_requested", info_requested_at=now)
+    cases.send(session, rt, case, "info_request",
+               {"missing": [FIELD_NAMES_NB[n] for n in lacking], "reporter_name": case.reporter_name,
+                "first_request": case.info_requested_at is None},
+               to=[case.reporter], purpose="info_request", reply_to_message=first)
+    return True
+
+
+def _aware(value):
+    from datetime import timezone
+
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def acknowledge(session: Session, rt, case: Case, message: Message) -> None:
+    cases.send(session, rt, case, "acknowledgement",
+               {"reporter_name": case.reporter_name, "escalated": case.escalated_at is not None,
+                "nhn_phone": rt.config.nhn.phone},
+               to=[case.reporter], purpose="acknowledgement", reply_to_message=message)
+
+
+def escalate_to_nhn(session: Session, rt, case: Case, *, who: str, reason: str) -> bool:
+    """Forward CASE to NHN's customer centre, once. Returns False if it already went."""
+    intake = rt.config.nhn.intake_address
+    if case.escalated_at is not None:
+        return False
+    if not intake:
+        cases.note(session, case, "escalation_impossible", who=who,
+                   detail={"reason": "no [nhn].intake_address configured"})
+        return False
+    attachments, withheld = shareable_attachments(case_attachments(session, case))
+    cases.change(session, case, who=who, action="escalated_to_nhn", reason=reason,
+                 escalated_at=utcnow(), escalated_severity=case.severity,
+                 channel=case.channel or "e-posttråden for saken")
+    nhn = nhn_actor_id(rt.config)
+    if nhn:
+        cases.add_actor(session, case, nhn, "member", who=who)
+    cases.send(session, rt, case, "nhn_forward",
+               {"reporter_actor": actor_context(rt.config, case.actor), "withheld": withheld},
+               to=[intake], purpose="nhn_forward", auto_submitted=rt.config.nhn.auto_submitted or None,
+               attachments=attachments, who=who)
+    return True
+
+
+def severity_changed(session: Session, rt, case: Case, *, who: str, old: str | None) -> None:
+    if case.escalated_at is None:
+        if case.severity in ESCALATE:
+            escalate_to_nhn(session, rt, case, who=who, reason=f"alvorlighetsgrad endret fra {old or '-'} "
+                                                               f"til {case.severity}")
+        return
+    if case.severity != case.escalated_severity:
+        previous = case.escalated_severity
+        cases.change(session, case, who=who, action="nhn_severity_update", escalated_severity=case.severity)
+        cases.send(session, rt, case, "nhn_update", {"old": previous, "new": case.severity},
+                   to=[rt.config.nhn.intake_address], purpose="nhn_update",
+                   reply_to_message=nhn_thread(session, case),
+                   auto_submitted=rt.config.nhn.auto_submitted or None, who=who)
+
+
+# -- sharing, resolution, closure --------------------------------------------------------------
+
+def share_with_group(session: Session, rt, case: Case, headline: str, text: str, *, who: str,
+                     purpose: str, attachments=(), include_reporter: bool = False) -> None:
+    recipients = group_addresses(session, rt, case)
+    if include_reporter and case.reporter:
+        recipients.append(case.reporter)
+    shared, withheld = shareable_attachments(attachments)
+    cases.send(session, rt, case, "status_update",
+               {"headline": headline, "text": text, "withheld": withheld},
+               to=list(dict.fromkeys(recipients)), purpose=purpose, attachments=shared, who=who,
+               reply_to_message=first_message(session, case))
+
+
+def resolve(session: Session, rt, case: Case, text: str, *, who: str, message_pk: int | None) -> None:
+    cases.change(session, case, who=who, message_pk=message_pk, action="resolution_recorded", resolution=text)
+    cases.transition(session, case, states.RESOLVED, who=who, reason=text, message_pk=message_pk)
+    hours = rt.config.incident.verification_hours
+    share_with_group(session, rt, case, "Feilen er rettet", f"{text}\n\nTjenesten overvåkes i {hours:g} timer "
+                     "før saken lukkes.", who=who, purpose="resolved_notice", include_reporter=True)
+
+
+def close(session: Session, rt, case: Case, *, who: str, message_pk: int | None = None, reason: str = "") -> None:
+    """Close CASE and send the closure notice to the reporter and every working-group actor."""
+    cases.transition(session, case, states.CLOSED, who=who, reason=reason, message_pk=message_pk)
+    recipients = [case.reporter, *group_addresses(session, rt, case)]
+    cases.send(session, rt, case, "closure_notice",
+               {"resolution": case.resolution, "reporter_name": case.reporter_name},
+               to=list(dict.fromkeys(r for r in recipients if r)), purpose="closure_notice", who=who,
+               reply_to_message=first_message(session, case))
+
+
+def close_verified(rt) -> int:
+    """Close resolved incidents whose verification period has passed (a scheduled job)."""
+    cutoff = utcnow() - timedelta(hours=rt.config.incident.verification_hours)
+    closed = 0
+    with Session(rt.engine) as session:
+        for case in session.exec(select(Case).where(Case.kind == "incident", Case.state == states.RESOLVED,
+                                                    Case.resolved_at <= cutoff)).all():
+            close(session, rt, case, who="system", reason="verifiseringsperioden er over uten ny feil")
+            closed += 1
+        session.commit()
+    if closed:
+        rt.wake_sender.set()
+    return closed

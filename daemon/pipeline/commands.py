@@ -1,0 +1,92 @@
+"""Commands by mail: `#word argument` lines at the top of a reply to a case thread.
+
+Decides what counts as a command and who may give one. Command lines are read from the top of
+the sender's own text (quoted mail below is ignored) until the first line that is not a
+command. Only the `handlers` of an actor involved in the case (this organisation, the lead,
+a working-group member or vendor, the owner or answering actor of a citizen case) may command;
+anyone else changes nothing, is recorded in the audit trail and gets a polite refusal.
+The commands themselves live beside their workflow (`incident.commands`, `citizen.commands`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlmodel import select
+
+from ..registry.models import CaseActor
+
+_COMMAND = re.compile(r"^\s*#([\wæøåÆØÅ-]+)\s*(.*?)\s*$")
+
+
+class CommandError(Exception):
+    """The command cannot be carried out; the message says why, in bokmål."""
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # canonical (Norwegian) name
+    aliases: tuple[str, ...]
+    kinds: tuple[str, ...]  # case kinds it applies to
+    run: Callable  # run(ctx, argument) -> str: what changed, in bokmål
+    needs_argument: bool = False
+    help: str = ""
+
+
+@dataclass
+class Context:
+    session: object
+    rt: object
+    case: object
+    message: object
+    who: str
+
+
+@dataclass(frozen=True)
+class Line:
+    word: str
+    argument: str
+    text: str
+
+
+def parse(text: str) -> list[Line]:
+    """The command lines at the top of TEXT (the sender's own text)."""
+    found: list[Line] = []
+    for raw in text.splitlines():
+        if not raw.strip():
+            if found:
+                continue
+            continue
+        m = _COMMAND.match(raw)
+        if not m:
+            break
+        found.append(Line(m.group(1).lower(), m.group(2), raw.strip()))
+    return found
+
+
+def table() -> dict[str, Command]:
+    from ..citizen import commands as citizen
+    from ..incident import commands as incident
+
+    by_word: dict[str, Command] = {}
+    for command in (*incident.COMMANDS, *citizen.COMMANDS):
+        for word in (command.name, *command.aliases):
+            by_word[word] = command
+    return by_word
+
+
+def involved_actors(session, config, case) -> list[str]:
+    ids = [config.identity.actor, case.lead_actor, case.owner_actor, case.answering_actor]
+    ids += [row.actor_id for row in session.exec(select(CaseActor).where(CaseActor.case_id == case.id))]
+    return [i for i in dict.fromkeys(ids) if i]
+
+
+def may_command(session, config, case, sender: str) -> bool:
+    sender = sender.lower()
+    for actor_id in involved_actors(session, config, case):
+        actor = config.actor_by_id(actor_id)
+        if actor and sender in (h.lower() for h in actor.handlers):
+            return True
+    return False
