@@ -91,7 +91,8 @@ def cmd_ingest(args) -> int:
                 if result == "failed":
                     message = session.get(Message, pk)
                     print(f"{origin.get(pk, 'message')}: message {pk} could not be processed: "
-                          f"{message.error} (raw copy kept; see `sakspost reprocess`)", file=sys.stderr)
+                          f"{mask_identity_numbers(message.error)} (raw copy kept; see `sakspost reprocess`)",
+                          file=sys.stderr)
         return 1 if problems else 0
     finally:
         rt.close()

@@ -1,4 +1,6 @@
-"""Logging set-up, with a filter that keeps identity numbers out of every log line."""
+"""Logging set-up. Every formatted line, tracebacks included, passes through identity-number
+redaction: a number that reaches a log call by accident (in an exception's message, a subject)
+is written as `[fnr]`, never in full."""
 
 from __future__ import annotations
 
@@ -8,22 +10,14 @@ import sys
 from .pii import redact_identity_numbers
 
 
-class RedactIdentityNumbers(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:
-            return True
-        cleaned = redact_identity_numbers(message, "[fnr]")
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
+class RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_identity_numbers(super().format(record), "[fnr]")
 
 
 def setup(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactIdentityNumbers())
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -71,7 +71,7 @@ def message_json(message: Message, show_pii: bool = False) -> dict:
         "from": message.from_addr,
         "subject": mask(message.subject),
         "received_at": _iso(message.received_at),
-        "error": message.error,
+        "error": mask(message.error),
         "size": message.size,
         "text": mask(message.text),
     }

@@ -199,3 +199,13 @@ def test_lmtp_answers_per_recipient(sakspost):
     finally:
         client.close()
     d.wait_cases(1)
+
+
+def test_without_a_relay_outbound_mail_lands_in_the_local_maildir(sakspost):
+    d = sakspost()
+    assert "outbound mail is written to the maildir" in d.log()
+    d.send(incident_mail())
+    (case,) = d.wait_cases(1)
+    new = d.workdir / "var" / "sent" / "new"
+    files = wait_until(lambda: list(new.glob("*")) if new.exists() else None, what="a mail in var/sent/new")
+    assert case["id"] in files[0].read_text(encoding="utf-8", errors="replace")

@@ -131,13 +131,18 @@ def store_raw(
             pk = msg.id
         return Stored(pk, False, tuple(roles))
     except IntegrityError:
-        # Another delivery of the same message committed first: that one is ours too.
+        pass  # another delivery of the same message committed first: that one is ours too
+    except Exception as exc:
+        raise StorageError(f"{type(exc).__name__}: {exc}") from exc
+    try:
         with unit_of_work(engine) as session:
             found = session.exec(select(Message).where(Message.fingerprint == fp)).first()
             if found is None:
-                raise StorageError("message vanished after a uniqueness conflict") from None
+                raise StorageError("message vanished after a uniqueness conflict")
             found.roles = _merge(found.roles, roles)
             session.add(found)
             return Stored(found.id, True, tuple(found.roles.split(",")))
+    except StorageError:
+        raise
     except Exception as exc:
         raise StorageError(f"{type(exc).__name__}: {exc}") from exc
