@@ -17,9 +17,11 @@ pipeline's time; see bench/README.md.)
 
 from __future__ import annotations
 
+import binascii
 import re
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
+from email import policy
+from email.feedparser import BytesFeedParser
 from email.header import decode_header, make_header
 from email.message import Message as StdMessage
 from email.utils import collapse_rfc2231_value, getaddresses, parseaddr
@@ -31,6 +33,7 @@ _LINESEP = re.compile(r"\r\n|\r|\n")
 # Headers whose value policy.default rewrites (addresses, dates, MIME parameters); any other
 # header, if it is plain ASCII without encoded words, reads the same raw as parsed.
 _STRUCTURED = frozenset(policy.default.header_factory.registry) - {"subject"}
+_CHUNK = 1 << 20
 
 
 @dataclass
@@ -156,6 +159,18 @@ def _part_text(part: StdMessage) -> str:
         return payload.decode("utf-8", "replace")
 
 
+def _decoded_payload(part: StdMessage) -> bytes | None:
+    """get_payload(decode=True), without its three copies of a large base64 body."""
+    payload = part._payload
+    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if cte == "base64" and isinstance(payload, str) and payload.isascii():
+        try:
+            return binascii.a2b_base64(payload)
+        except binascii.Error:
+            pass  # bad padding or the like: the stdlib's decoder copes and notes the defect
+    return part.get_payload(decode=True)
+
+
 def _walk(msg: StdMessage, mail: ParsedMail) -> None:
     plain: list[str] = []
     html: list[str] = []
@@ -179,7 +194,7 @@ def _walk(msg: StdMessage, mail: ParsedMail) -> None:
         if ctype.startswith("multipart/"):
             continue
         try:
-            data = part.get_payload(decode=True)
+            data = _decoded_payload(part)
             if data is None:
                 payload = part.get_payload()
                 data = payload.encode("utf-8", "replace") if isinstance(payload, str) else b""
@@ -216,24 +231,36 @@ def _read(msg: StdMessage, mail: ParsedMail) -> None:
     mail.defects.extend(type(d).__name__ for d in getattr(msg, "defects", []))
 
 
-def not_mail_reason(raw: bytes) -> str:
+def not_mail_reason(raw) -> str:
     """Why RAW is no e-mail message at all, or "" if it looks like one."""
-    if not raw.strip():
+    head = raw[:_CHUNK]
+    if not head.strip() and not any(raw[i:i + _CHUNK].strip() for i in range(_CHUNK, len(raw), _CHUNK)):
         return "empty input: no headers and no body"
-    if _HEADER_LINE.match(raw.lstrip(b"\r\n")) or raw.startswith(b"From "):
+    if _HEADER_LINE.match(head.lstrip(b"\r\n")) or head.startswith(b"From "):
         return ""
-    if b"\x00" in raw[:4096]:
+    if b"\x00" in head[:4096]:
         return "binary data (NUL bytes), not an e-mail message"
     return "no header fields at the start: not an e-mail message"
 
 
-def parse(raw: bytes) -> ParsedMail:
+def _structure(raw) -> StdMessage:
+    """message_from_bytes(raw, policy=compat32), fed in slices: the stdlib's parsebytes() first
+    makes one str of the whole message and a StringIO of it (four bytes a character)."""
+    parser = BytesFeedParser(policy=policy.compat32)
+    for start in range(0, len(raw), _CHUNK):
+        parser.feed(raw[start:start + _CHUNK])
+    return parser.close()
+
+
+def parse(raw) -> ParsedMail:
+    """RAW is the message's bytes, or anything that slices into bytes and has a length (an
+    SQLite blob opened for reading, so a large message is never whole in memory)."""
     mail = ParsedMail()
     mail.not_mail = not_mail_reason(raw)
     if mail.not_mail:
         return mail
     try:
-        _read(message_from_bytes(raw, policy=policy.compat32), mail)
+        _read(_structure(raw), mail)
     except Exception as exc:
         mail = ParsedMail(not_mail=f"unreadable message: {type(exc).__name__}: {exc}")
     if not mail.headers and not mail.not_mail:
