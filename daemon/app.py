@@ -14,6 +14,7 @@ import signal
 from sqlalchemy.engine import make_url
 
 from . import systemd
+from .citizen.deadlines import send_due_reminders, today
 from .incident.workflow import close_verified
 from .pipeline.process import run_until_empty
 from .outbound.sender import seconds_until_next, send_due
@@ -97,6 +98,8 @@ def run(rt: Runtime) -> int:
     daemon = Daemon(rt)
     verify_every = min(60.0, max(1.0, rt.config.incident.verification_hours * 3600 / 4))
     daemon.clock.every("close_verified_incidents", verify_every, lambda: close_verified(rt), first_in=1)
+    # hourly, not daily: each reminder is recorded when queued, so a late or repeated run sends nothing twice
+    daemon.clock.every("citizen_deadline_reminders", 3600, lambda: send_due_reminders(rt, today()), first_in=60)
     daemon.extra.append(daemon.clock)
 
     async def main() -> None:

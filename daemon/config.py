@@ -151,6 +151,42 @@ class Incident:
 
 
 @dataclass(frozen=True)
+class CitizenRoute:
+    """One row of the citizen routing table: MATCH found in the form's institution field, the
+    recipient address or the body places the case with the source actor OWNER."""
+
+    match: str
+    owner: str
+
+
+@dataclass(frozen=True)
+class DeadlineMonths:
+    """Calendar months from receipt to answer, per form type (GDPR art. 12(3): one month;
+    pasientjournalloven § 18 for the access log; pasient- og brukerrettighetsloven §§ 5-1, 5-2)."""
+
+    copy_of_record: int = 1
+    access_log: int = 1
+    blocking: int = 1
+    correction: int = 1
+    lookup_question: int = 1
+
+
+@dataclass(frozen=True)
+class Citizen:
+    default_owner: str = ""  # an [[actor]] id for cases the routing table cannot place
+    guidance_phone: str = "23 32 70 00"  # Veiledning Helsenorge
+    log_followup_address: str = ""  # the separate log follow-up routine (access log, lookup questions)
+    deadline_months: DeadlineMonths = field(default_factory=DeadlineMonths)
+    max_extension_months: int = 2
+    reminder_days: tuple[int, ...] = (7, 2, 0)  # days before the deadline; 0 = the day it passes
+    duplicate_window_hours: float = 24.0
+    # Senders whose mail is a system's, not the citizen's (helsenorge.no's no-reply): the receipt
+    # goes to the form's E-post field instead. Local parts like noreply/no-reply always count.
+    no_reply_senders: tuple[str, ...] = ()
+    route: tuple[CitizenRoute, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     database: Database = field(default_factory=Database)
     receiver: Receiver = field(default_factory=Receiver)
@@ -164,6 +200,7 @@ class Config:
     actor: tuple[Actor, ...] = ()
     nhn: Nhn = field(default_factory=Nhn)
     incident: Incident = field(default_factory=Incident)
+    citizen: Citizen = field(default_factory=Citizen)
     source: str = "(embedded default)"
 
     # -- derived views ------------------------------------------------------------------
@@ -237,6 +274,7 @@ _LIST_SECTIONS = {"address": Address, "mailbox": Mailbox, "actor": Actor}
 _TABLE_SECTIONS = {
     "database": Database, "receiver": Receiver, "relay": Relay, "identity": Identity,
     "outbox": Outbox, "pipeline": Pipeline, "paths": Paths, "nhn": Nhn, "incident": Incident,
+    "citizen": Citizen,
 }
 # Sections owned by other modules register a dataclass here (e.g. the citizen workflow).
 EXTRA_SECTIONS: dict[str, type] = {}
@@ -349,11 +387,36 @@ def validate(config: Config) -> None:
         ids.add(a.id)
     if config.identity.actor and config.identity.actor not in ids:
         raise ConfigError(f"[identity].actor: {config.identity.actor!r} is not an [[actor]] id")
+    _validate_citizen(config.citizen, ids)
     if config.nhn.reference_pattern:
         try:
             re.compile(config.nhn.reference_pattern)
         except re.error as exc:
             raise ConfigError(f"[nhn].reference_pattern: not a regular expression: {exc}") from None
+
+
+def _validate_citizen(c: Citizen, actor_ids: set) -> None:
+    if c.default_owner and c.default_owner not in actor_ids:
+        raise ConfigError(f"[citizen].default_owner: {c.default_owner!r} is not an [[actor]] id")
+    if c.log_followup_address and not _EMAIL.match(c.log_followup_address):
+        raise ConfigError(f"[citizen].log_followup_address: {c.log_followup_address!r} is not an e-mail address")
+    for form_type in FORM_TYPES:
+        months = getattr(c.deadline_months, form_type)
+        if not 1 <= months <= 12:
+            raise ConfigError(f"[citizen].deadline_months.{form_type}: {months} is not 1-12 months")
+    if not 0 <= c.max_extension_months <= 2:
+        raise ConfigError(f"[citizen].max_extension_months: {c.max_extension_months} is not 0-2 "
+                          "(GDPR art. 12(3) allows two more months at most)")
+    for days in c.reminder_days:
+        if days < 0:
+            raise ConfigError(f"[citizen].reminder_days: {days} is negative")
+    if c.duplicate_window_hours < 0:
+        raise ConfigError("[citizen].duplicate_window_hours: must not be negative")
+    for i, route in enumerate(c.route):
+        if not route.match.strip():
+            raise ConfigError(f"[citizen].route[{i}].match: must not be empty")
+        if route.owner not in actor_ids:
+            raise ConfigError(f"[citizen].route[{i}].owner: {route.owner!r} is not an [[actor]] id")
 
 
 def load(path: str | os.PathLike | None = None) -> Config:
