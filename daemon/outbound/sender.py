@@ -76,8 +76,9 @@ def _tls_context(relay) -> ssl.SSLContext:
 
 
 def deliver_maildir(path: Path, raw: bytes) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    mailbox.Maildir(str(path), create=True).add(raw)
+    for sub in ("tmp", "new", "cur"):  # Maildir(create=True) makes them only when PATH is new
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    mailbox.Maildir(str(path), create=False).add(raw)
 
 
 def _backoff(outbox, attempts: int) -> timedelta:
