@@ -17,6 +17,7 @@ from . import systemd
 from .pipeline.process import run_until_empty
 from .outbound.sender import seconds_until_next, send_due
 from .receive import smtp
+from .receive.imap import Mailboxes
 from .runners import Runner
 from .runtime import Runtime
 from .schedule.clock import Clock
@@ -33,6 +34,10 @@ def describe(cfg) -> list[str]:
         roles = "every recipient as support" if not cfg.address else \
             ", ".join(f"{a.email}={a.role}" for a in cfg.address)
         lines.append(f"receiver: {cfg.receiver.protocol.upper()} on {cfg.receiver.host}:{cfg.receiver.port} ({roles})")
+    for m in cfg.mailbox:
+        after = f"then moved to {m.move_to!r}" if m.move_to else f"then flagged \\Seen and {m.keyword}"
+        lines.append(f"mailbox {m.name}: {m.username}@{m.host}:{m.port} (tls {m.tls}) folder {m.folder!r} "
+                     f"as {m.role}, {after}")
     if cfg.relay is None:
         lines.append(f"no [relay] configured: outbound mail is written to the maildir {cfg.sent_maildir}/ instead")
     else:
@@ -94,6 +99,8 @@ class Daemon:
 
 def run(rt: Runtime) -> int:
     daemon = Daemon(rt)
+    if rt.config.mailbox:
+        daemon.extra.append(Mailboxes(rt, daemon.clock))
     daemon.extra.append(daemon.clock)
 
     async def main() -> None:
