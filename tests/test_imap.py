@@ -88,6 +88,9 @@ def test_mail_appended_while_idling_is_registered_within_2_seconds(imap, sakspos
 
     cases = d.wait_cases(3)
     assert sorted(c["subject"] for c in cases) == [f"XCA-oppslag feiler, melding {n}" for n in range(3)]
+    # the same pipeline as SMTP: each report is acknowledged (no relay: into the sent maildir)
+    sent = d.workdir / "var" / "sent" / "new"
+    wait_until(lambda: sent.is_dir() and len(list(sent.iterdir())) == 3, 10, what="3 acknowledgements")
     # stored messages are moved out of the watched folder, unread
     wait_until(lambda: imap.folder_count("idle", "Behandlet") == 3, 5, what="messages moved")
     assert imap.folder_count("idle", "INBOX") == 0
@@ -234,13 +237,13 @@ def test_mailboxes_check_says_what_is_wrong_and_changes_nothing(imap, sakspost, 
     out = d.cli("mailboxes", "check", check=False)
     text = out.stdout.decode()
     assert out.returncode == 1, text + out.stderr.decode()
-    assert f"check (check@127.0.0.1:{imap.port}, tls none): OK" in text
+    assert f"check (check at 127.0.0.1:{imap.port}, tls none): OK" in text
     assert "INBOX: 1 messages, 1 unseen  <- watched" in text
     assert "Behandlet: does not exist yet" in text
     assert "server offers: IDLE, MOVE, UIDPLUS" in text
-    assert "wrongpw (check@" in text and "FAILED: login refused for 'check'" in text
-    assert "nofolder (check@" in text and "FAILED: no such folder 'Skjemaer' (folders: INBOX)" in text
-    assert "notls (check@" in text and "FAILED: TLS failure with 127.0.0.1" in text
+    assert "wrongpw (check at " in text and "FAILED: login refused for 'check'" in text
+    assert "nofolder (check at " in text and "FAILED: no such folder 'Skjemaer' (folders: INBOX)" in text
+    assert "notls (check at " in text and "FAILED: TLS failure with 127.0.0.1" in text
     assert "3 of 4 mailbox(es) cannot be used" in out.stderr.decode()
     # nothing changed: still unread, no folder created
     assert "\\Seen" not in imap.flags("check", "INBOX", uid)

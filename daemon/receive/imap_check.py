@@ -28,7 +28,8 @@ class Report:
 
     def render(self) -> str:
         m = self.mailbox
-        head = f"{m.name} ({m.username}@{m.host}:{m.port}, tls {m.tls}): " + ("OK" if self.ok else f"FAILED: {self.problem}")
+        verdict = "OK" if self.ok else f"FAILED: {self.problem}"
+        head = f"{m.name} ({m.username} at {m.host}:{m.port}, tls {m.tls}): {verdict}"
         return "\n".join([head, *(f"  {line}" for line in self.lines)])
 
 
