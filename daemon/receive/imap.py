@@ -11,7 +11,7 @@ new UIDVALIDITY rescans the folder; the store's fingerprint dedupe keeps that fr
 anything twice.
 
 While connected it waits in IDLE, re-issued every `idle_renew_seconds` and checking for a stop
-every second, or, where the server has no IDLE or `idle = false`, for the clock's poll tick
+every second, and catches up whenever the IDLE ends, or, where the server has no IDLE or `idle = false`, for the clock's poll tick
 every `poll_seconds`. Any error (lost connection, refused login, timeout, no such folder,
 storage failure) is logged, recorded as state `failing` with the error and since when, and
 retried with backoff (1 s doubling to 60 s; to 10 minutes for a refused login, so a wrong
@@ -215,26 +215,36 @@ class MailboxWatcher(threading.Thread):
                  "IDLE" if self.can_idle else f"polling every {m.poll_seconds:g} s")
 
     def _wait_idling(self) -> None:
-        """IDLE until the server says something, renewing it every idle_renew_seconds; then catch up."""
+        """IDLE until the server says something or idle_renew_seconds pass; catch up; IDLE again.
+
+        IDLE is a hint: Dovecot 2.3 drops the announcement of a mail that arrives in the last
+        half second of an IDLE, so every IDLE, however it ends, is followed by a catch-up.
+        """
         m, client = self.mailbox, self.client
         self.cursor.set_state("idle")
         while not self.stopping.is_set():
             client.idle()
-            started = time.monotonic()
-            while not self.stopping.is_set() and time.monotonic() - started < m.idle_renew_seconds:
-                asked = time.monotonic()
-                responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
-                for response in responses:
-                    if response and response[0] == b"BYE":
-                        said = b" ".join(_bytes(r) for r in response[1:]).decode("utf-8", "replace")
-                        raise ConnectionLost(f"server said BYE: {said}")
-                if responses:
-                    break
-                if time.monotonic() - asked < IDLE_CHECK_SECONDS / 2:
-                    break  # readable but nothing to read: end of stream; idle_done() will say
+            self._idle_for(m.idle_renew_seconds)
             client.idle_done()
-            if not self.stopping.is_set():
-                self.catch_up()
+            if self.stopping.is_set():
+                return
+            self.catch_up()
+
+    def _idle_for(self, seconds: float) -> None:
+        """Wait in IDLE until the server speaks or SECONDS pass, checking for a stop every second."""
+        client = self.client
+        started = time.monotonic()
+        while not self.stopping.is_set() and time.monotonic() - started < seconds:
+            asked = time.monotonic()
+            responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
+            for response in responses:
+                if response and response[0] == b"BYE":
+                    said = b" ".join(_bytes(r) for r in response[1:]).decode("utf-8", "replace")
+                    raise ConnectionLost(f"server said BYE: {said}")
+            if responses:
+                return
+            if time.monotonic() - asked < IDLE_CHECK_SECONDS / 2:
+                return  # readable but nothing to read: end of stream; idle_done() will say
 
     def _wait_polling(self) -> None:
         self.cursor.set_state("polling")
@@ -243,7 +253,6 @@ class MailboxWatcher(threading.Thread):
             self.poll_due.clear()
             if self.stopping.is_set():
                 return
-            self.client.noop()
             self.catch_up()
 
     def _disconnect(self, logout: bool) -> None:
@@ -260,7 +269,11 @@ class MailboxWatcher(threading.Thread):
     def catch_up(self) -> None:
         """Store every message above the cursor, in UID order, a chunk at a time."""
         while not self.stopping.is_set():
-            _new_mail_announced(self.client)  # forget what the uids found below will cover
+            # NOOP makes the server bring its view up to date (Dovecot's SEARCH right after an
+            # IDLE does not see a mail that arrived in its last half second); the search below
+            # covers everything announced until now
+            self.client.noop()
+            _new_mail_announced(self.client)
             uids = self._waiting_uids()
             if not uids:
                 if _new_mail_announced(self.client):
