@@ -191,9 +191,9 @@ def test_uidvalidity_change_rescans_without_duplicates(own_imap, sakspost, tmp_p
     assert state["uidvalidity"] == own_imap.uidvalidity("alice") != before["uidvalidity"]
     assert state["last_uid"] == 4
     assert stored(d) == 4
-    cases = d.wait_cases(4)
-    time.sleep(1.0)  # give a wrongly created fifth case the time it would need to show up
-    assert len(d.cases()) == 4 == len({c["subject"] for c in cases})
+    wait_until(lambda: d.stats()["messages"]["by_status"] == {"processed": 4}, 10, what="all 4 processed")
+    cases = d.cases()
+    assert len(cases) == 4 == len({c["subject"] for c in cases})
     assert "UIDVALIDITY changed" in d.log()
 
 
