@@ -10,9 +10,9 @@ killed before the cursor's advance, it fetches the message again and the store r
 new UIDVALIDITY rescans the folder; the store's fingerprint dedupe keeps that from creating
 anything twice.
 
-While connected it waits in IDLE, re-issued every `idle_renew_seconds` and checking for a stop
-every second, and catches up whenever the IDLE ends, or, where the server has no IDLE or `idle = false`, for the clock's poll tick
-every `poll_seconds`. Any error (lost connection, refused login, timeout, no such folder,
+While connected it waits in IDLE (re-issued every `idle_renew_seconds`, checking for a stop
+every second, and followed by a catch-up however it ends) or, where the server has no IDLE or
+`idle = false`, for the clock's poll tick every `poll_seconds`. Any error (lost connection, refused login, timeout, no such folder,
 storage failure) is logged, recorded as state `failing` with the error and since when, and
 retried with backoff (1 s doubling to 60 s; to 10 minutes for a refused login, so a wrong
 password does not get the account locked). Each mailbox is its own thread: one failing never
@@ -297,10 +297,13 @@ class MailboxWatcher(threading.Thread):
     def _ingest(self, uids: list[int]) -> None:
         m = self.mailbox
         fetched = self.client.fetch(uids, [b"BODY.PEEK[]"])
-        stored, new = [], 0
+        stored, new, unreadable = [], 0, None
         for uid in uids:
             raw = fetched.get(uid, {}).get(b"BODY[]")
             if raw is None:
+                if self.client.search(["UID", str(uid)]):
+                    unreadable = uid  # still there: never skip it; fail visibly and retry
+                    break
                 log.warning("mailbox %s: UID %d was removed before it could be fetched", m.name, uid)
                 self.cursor.advance(uid, "vanished")
                 continue
@@ -318,6 +321,9 @@ class MailboxWatcher(threading.Thread):
             log.info("mailbox %s: stored %d message(s) from UID %d to %d (%d already known), %s",
                      m.name, len(stored), stored[0], stored[-1], len(stored) - new,
                      f"moved to {m.move_to}" if m.move_to else "flagged")
+        if unreadable is not None:
+            raise FolderError(f"the server returned no content for UID {unreadable} in {m.folder!r}; "
+                              f"it is left there and fetched again on the next try")
 
     def _settle_committed(self) -> None:
         """Move or flag what an earlier connection committed but did not get to move or flag.
