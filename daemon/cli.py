@@ -434,10 +434,29 @@ def cmd_stats(args) -> int:
               "  ".join(f"{k}={v}" for k, v in sorted(data["cases"]["by_state"].items())))
         print("outbox:   " + "  ".join(f"{k}={v}" for k, v in sorted(data["outbox"]["by_status"].items())))
         for name, m in data["mailboxes"].items():
-            print(f"mailbox {name}: {m['state']} ingested={m['ingested']} {m['last_error']}")
+            error = f"  last error: {m['last_error']}" if m["last_error"] else ""
+            print(f"mailbox {name}: {m['state']} since {m['since']}  ingested={m['ingested']} "
+                  f"duplicates={m['duplicates']} last_uid={m['last_uid']}{error}")
         return 0
     finally:
         rt.close()
+
+
+def cmd_mailboxes_check(args) -> int:
+    from .receive.imap_check import check_mailbox
+
+    mailboxes = args.cfg.mailbox
+    if not mailboxes:
+        print(f"no [[mailbox]] configured in {args.cfg.source}")
+        return 0
+    failed = 0
+    for mailbox in mailboxes:
+        report = check_mailbox(mailbox)
+        failed += not report.ok
+        print(report.render(), flush=True)
+    if failed:
+        print(f"{failed} of {len(mailboxes)} mailbox(es) cannot be used", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -467,6 +486,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_stats)
 
     cases = sub.add_parser("cases", help="list, show and answer cases").add_subparsers(dest="cases_command", required=True)
+    mailboxes = sub.add_parser("mailboxes", help="the configured IMAP mailboxes").add_subparsers(
+        dest="mailboxes_command", required=True)
+    p = mailboxes.add_parser("check", help="log in to each mailbox and list its folders, changing nothing")
+    p.set_defaults(func=cmd_mailboxes_check)
+
     p = cases.add_parser("list")
     p.add_argument("--state")
     p.add_argument("--kind", choices=("incident", "citizen_form"))

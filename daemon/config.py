@@ -10,6 +10,7 @@ outbound mail written to the maildir ./var/sent/ instead of a relay.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import secrets
@@ -23,6 +24,7 @@ ROLES = ("support", "citizen_forms", "nhn", "log_followup")
 ACTOR_KINDS = ("source", "consumer", "nhn", "vendor", "local_support")
 FORM_TYPES = ("copy_of_record", "access_log", "blocking", "correction", "lookup_question")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_KEYWORD = re.compile(r"^[A-Za-z0-9_.$-]+$")
 
 
 class ConfigError(Exception):
@@ -276,8 +278,6 @@ _TABLE_SECTIONS = {
     "outbox": Outbox, "pipeline": Pipeline, "paths": Paths, "nhn": Nhn, "incident": Incident,
     "citizen": Citizen,
 }
-# Sections owned by other modules register a dataclass here (e.g. the citizen workflow).
-EXTRA_SECTIONS: dict[str, type] = {}
 
 
 def _coerce(value, hint, key: str):
@@ -329,7 +329,6 @@ def _build(cls, raw, key: str):
 
 def parse(data: dict, source: str = "(inline)") -> Config:
     kwargs: dict = {}
-    extras: dict = {}
     for name, raw in data.items():
         if name in _LIST_SECTIONS:
             if not isinstance(raw, list):
@@ -337,13 +336,10 @@ def parse(data: dict, source: str = "(inline)") -> Config:
             kwargs[name] = tuple(_build(_LIST_SECTIONS[name], item, f"[[{name}]][{i}]") for i, item in enumerate(raw))
         elif name in _TABLE_SECTIONS:
             kwargs[name] = _build(_TABLE_SECTIONS[name], raw, f"[{name}]")
-        elif name in EXTRA_SECTIONS:
-            extras[name] = _build(EXTRA_SECTIONS[name], raw, f"[{name}]")
         else:
-            known = sorted([*_LIST_SECTIONS, *_TABLE_SECTIONS, *EXTRA_SECTIONS])
+            known = sorted([*_LIST_SECTIONS, *_TABLE_SECTIONS])
             raise ConfigError(f"[{name}]: unknown section (known: {', '.join(known)})")
     config = Config(source=source, **kwargs)
-    object.__setattr__(config, "extra", extras)
     validate(config)
     return config
 
@@ -371,10 +367,7 @@ def validate(config: Config) -> None:
             raise ConfigError(f"[[address]][{i}].role: {a.role!r} is not one of {', '.join(ROLES)}")
     names = set()
     for i, m in enumerate(config.mailbox):
-        if m.role not in ROLES:
-            raise ConfigError(f"[[mailbox]][{i}].role: {m.role!r} is not one of {', '.join(ROLES)}")
-        if m.tls not in ("implicit", "starttls", "none"):
-            raise ConfigError(f"[[mailbox]][{i}].tls: must be \"implicit\", \"starttls\" or \"none\", got {m.tls!r}")
+        _validate_mailbox(m, f"[[mailbox]][{i}]")
         if m.name in names:
             raise ConfigError(f"[[mailbox]][{i}].name: {m.name!r} is used twice")
         names.add(m.name)
@@ -417,6 +410,43 @@ def _validate_citizen(c: Citizen, actor_ids: set) -> None:
             raise ConfigError(f"[citizen].route[{i}].match: must not be empty")
         if route.owner not in actor_ids:
             raise ConfigError(f"[citizen].route[{i}].owner: {route.owner!r} is not an [[actor]] id")
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _validate_mailbox(m: Mailbox, key: str) -> None:
+    if not m.name.strip():
+        raise ConfigError(f"{key}.name: must not be empty")
+    if not m.host.strip():
+        raise ConfigError(f"{key}.host: must not be empty")
+    if not 0 < m.port < 65536:
+        raise ConfigError(f"{key}.port: {m.port} is not a TCP port (1-65535)")
+    if m.role not in ROLES:
+        raise ConfigError(f"{key}.role: {m.role!r} is not one of {', '.join(ROLES)}")
+    if m.tls not in ("implicit", "starttls", "none"):
+        raise ConfigError(f"{key}.tls: must be \"implicit\", \"starttls\" or \"none\", got {m.tls!r}")
+    if m.tls == "none" and not is_loopback(m.host):
+        raise ConfigError(f"{key}.tls: \"none\" sends the password in clear and is allowed only for a loopback "
+                          f"host (127.0.0.0/8, ::1, localhost), not {m.host!r}; use \"implicit\" or \"starttls\"")
+    if not (m.password_file or m.password_env):
+        raise ConfigError(f"{key}.password_file: password_file or password_env is required")
+    if not m.folder.strip():
+        raise ConfigError(f"{key}.folder: must not be empty")
+    if m.move_to and m.move_to == m.folder:
+        raise ConfigError(f"{key}.move_to: must differ from folder ({m.folder!r})")
+    if not _KEYWORD.match(m.keyword):
+        raise ConfigError(f"{key}.keyword: {m.keyword!r} is not an IMAP keyword (letters, digits, _ . - $)")
+    if not 1 <= m.idle_renew_seconds <= 1740:
+        raise ConfigError(f"{key}.idle_renew_seconds: {m.idle_renew_seconds:g} must be between 1 and 1740 "
+                          f"(IDLE must be re-issued inside the 29-minute limit)")
+    for name in ("poll_seconds", "timeout_seconds"):
+        if getattr(m, name) <= 0:
+            raise ConfigError(f"{key}.{name}: must be more than 0")
 
 
 def load(path: str | os.PathLike | None = None) -> Config:

@@ -189,7 +189,7 @@ class MailboxState(SQLModel, table=True):
     name: str = Field(primary_key=True)
     uidvalidity: int | None = None
     last_uid: int = 0
-    state: str = "stopped"  # connected | idle | polling | failing | stopped
+    state: str = "stopped"  # connecting | connected | idle | polling | failing | stopped
     last_error: str = ""
     since: datetime | None = None
     ingested: int = 0
