@@ -14,10 +14,12 @@ import signal
 from sqlalchemy.engine import make_url
 
 from . import memory, systemd
+from .citizen.deadlines import send_due_reminders, today
 from .incident.workflow import close_verified
 from .pipeline.process import run_until_empty
 from .outbound.sender import seconds_until_next, send_due
 from .receive import smtp
+from .receive.imap import Mailboxes
 from .runners import Runner
 from .runtime import Runtime
 from .schedule.clock import Clock
@@ -34,6 +36,10 @@ def describe(cfg) -> list[str]:
         roles = "every recipient as support" if not cfg.address else \
             ", ".join(f"{a.email}={a.role}" for a in cfg.address)
         lines.append(f"receiver: {cfg.receiver.protocol.upper()} on {cfg.receiver.host}:{cfg.receiver.port} ({roles})")
+    for m in cfg.mailbox:
+        after = f"then moved to {m.move_to!r}" if m.move_to else f"then flagged \\Seen and {m.keyword}"
+        lines.append(f"mailbox {m.name}: {m.username}@{m.host}:{m.port} (tls {m.tls}) folder {m.folder!r} "
+                     f"as {m.role}, {after}")
     if cfg.relay is None:
         lines.append(f"no [relay] configured: outbound mail is written to the maildir {cfg.sent_maildir}/ instead")
     else:
@@ -98,6 +104,10 @@ def run(rt: Runtime) -> int:
     daemon = Daemon(rt)
     verify_every = min(60.0, max(1.0, rt.config.incident.verification_hours * 3600 / 4))
     daemon.clock.every("close_verified_incidents", verify_every, lambda: close_verified(rt), first_in=1)
+    # hourly, not daily: each reminder is recorded when queued, so a late or repeated run sends nothing twice
+    daemon.clock.every("citizen_deadline_reminders", 3600, lambda: send_due_reminders(rt, today()), first_in=60)
+    if rt.config.mailbox:
+        daemon.extra.append(Mailboxes(rt, daemon.clock))
     daemon.extra.append(daemon.clock)
 
     async def main() -> None:

@@ -112,9 +112,31 @@ def cmd_reprocess(args) -> int:
         rt.close()
 
 
+def _date_arg(value: str | None, option: str):
+    """A date from the command line (YYYY-MM-DD or DD.MM.YYYY; absent: today), or None after
+    saying why."""
+    from .citizen.deadlines import parse_date, today
+
+    if not value:
+        return today()
+    try:
+        return parse_date(value)
+    except ValueError:
+        print(f"{option}: {value!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return None
+
+
 def cmd_cases_list(args) -> int:
+    from datetime import timedelta
+
+    from sqlalchemy import or_
+
+    from .registry import states
     from .registry.models import Case
 
+    day = _date_arg(args.today, "--today")
+    if day is None:
+        return 2
     rt = _runtime(args)
     try:
         with Session(rt.engine) as session:
@@ -123,14 +145,23 @@ def cmd_cases_list(args) -> int:
                 stmt = stmt.where(Case.state == args.state)
             if args.kind:
                 stmt = stmt.where(Case.kind == args.kind)
+            if args.overdue or args.due_within is not None:
+                due = []
+                if args.overdue:
+                    due.append(Case.deadline < day)
+                if args.due_within is not None:
+                    due.append(Case.deadline.between(day, day + timedelta(days=args.due_within)))
+                stmt = (stmt.where(Case.deadline.is_not(None), Case.state.in_(states.ACTIVE), or_(*due))
+                        .order_by(None).order_by(Case.deadline, Case.id))
             rows = list(session.exec(stmt))
             if args.json:
                 print(json.dumps([views.case_json(c, args.show_pii) for c in rows], ensure_ascii=False, indent=2))
                 return 0
             for c in rows:
                 subject = c.subject if args.show_pii else mask_identity_numbers(c.subject)
+                marks = f"frist {c.deadline} eier {c.owner_actor or '-'}  " if c.kind == "citizen_form" else ""
                 print(f"{c.id}  {c.kind:<12} {c.state:<13} {c.severity or '-':<2} "
-                      f"{c.created_at:%Y-%m-%d %H:%M}  {subject[:60]}")
+                      f"{c.created_at:%Y-%m-%d %H:%M}  {marks}{subject[:60]}")
             return 0
     finally:
         rt.close()
@@ -160,9 +191,15 @@ def cmd_cases_show(args) -> int:
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
     for key in ("id", "kind", "state", "severity", "reporter", "subject", "created_at", "updated_at",
-                "lead_actor", "nhn_reference", "form_type", "owner_actor", "deadline"):
-        if data.get(key) is not None:
+                "lead_actor", "nhn_reference", "form_type", "owner_actor", "answering_actor", "received_at",
+                "deadline", "flags"):
+        if data.get(key) not in (None, []):
             print(f"{key:>14}: {data[key]}")
+    if "form" in data:
+        print("\nform:")
+        for key, value in data["form"]["fields"].items():
+            print(f"  {key:>18}: {value}")
+        print(f"  {'missing':>18}: {', '.join(data['form']['missing']) or '-'}")
     print("\nmessages:")
     for m in data["messages"]:
         print(f"  #{m['id']} {m['direction']:<3} {m['status']:<9} {m['received_at']} {m['from']} {m['subject'][:60]}")
@@ -219,6 +256,150 @@ def cmd_report_escalations(args) -> int:
         rt.close()
 
 
+def _who() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def _citizen_step(args, step) -> int:
+    """Run STEP(session, rt, case, form) on the citizen case args.id and commit; 1 if refused."""
+    from .citizen import workflow
+    from .citizen.deadlines import NotAllowed
+    from .registry.models import Case
+
+    rt = _runtime(args)
+    try:
+        with Session(rt.engine, expire_on_commit=False) as session:
+            case = session.get(Case, args.id)
+            if case is None or case.kind != "citizen_form":
+                print(f"no citizen case {args.id}", file=sys.stderr)
+                return 1
+            try:
+                said = step(session, rt, case, workflow.form_of(session, case))
+            except NotAllowed as exc:
+                print(f"{args.id}: {exc}", file=sys.stderr)
+                return 1
+            session.commit()
+        print(said)
+        return 0
+    finally:
+        rt.close()
+
+
+def cmd_cases_answer(args) -> int:
+    from .citizen import workflow
+    from .citizen.deadlines import today
+
+    on = _date_arg(args.date, "--date")
+    if on is None:
+        return 2
+
+    def step(session, rt, case, form):
+        workflow.answer(session, rt, case, form, on=on, who=_who(), today_=today(), refused=args.refused,
+                        reason=args.reason or "", statsforvalter_notice=args.statsforvalter_notice)
+        return f"{case.id}: answered by post on {on.isoformat()}; closed"
+    return _citizen_step(args, step)
+
+
+def cmd_cases_extend(args) -> int:
+    from .citizen import deadlines
+
+    day = _date_arg(args.today, "--today")
+    if day is None:
+        return 2
+
+    def step(session, rt, case, form):
+        new = deadlines.extend(session, rt, case, form, months=args.months, reason=args.reason, who=_who(),
+                               today_=day)
+        told = "notice queued to the citizen" if form.reply_address else "notice due by post"
+        return f"{case.id}: deadline extended to {new.isoformat()} ({told})"
+    return _citizen_step(args, step)
+
+
+def cmd_forms_register(args) -> int:
+    from pathlib import Path
+
+    from .citizen import workflow
+    from .citizen.deadlines import NotAllowed, today
+
+    received = _date_arg(args.received, "--received")
+    if received is None:
+        return 2
+    try:
+        fields = workflow.field_arguments(args.field or [])
+    except NotAllowed as exc:
+        print(f"sakspost: {exc}", file=sys.stderr)
+        return 2
+    scan = None
+    if args.scan:
+        try:
+            scan = (Path(args.scan).name, Path(args.scan).read_bytes())
+        except OSError as exc:
+            print(f"--scan {args.scan}: cannot read: {exc.strerror}", file=sys.stderr)
+            return 1
+    rt = _runtime(args)
+    try:
+        with Session(rt.engine, expire_on_commit=False) as session:
+            try:
+                case, linked = workflow.register_paper(session, rt, form_type=args.type, received=received,
+                                                       fields=fields, scan=scan, who=_who(), today_=today())
+            except NotAllowed as exc:
+                print(f"sakspost: {exc}", file=sys.stderr)
+                return 1
+            session.commit()
+            data = views.case_json(case, args.show_pii)
+        if args.json:
+            print(json.dumps({**data, "linked": linked}, ensure_ascii=False, indent=2))
+        elif linked:
+            print(f"{case.id}: the same form was registered within "
+                  f"{rt.config.citizen.duplicate_window_hours:g} hours; linked to it, no new case")
+        else:
+            print(f"{case.id}: {case.form_type}, owner {case.owner_actor or '-'}, deadline {case.deadline}"
+                  f"{', flags ' + case.flags if case.flags else ''}")
+        return 0
+    finally:
+        rt.close()
+
+
+def cmd_forms_complete(args) -> int:
+    from .citizen import workflow
+
+    try:
+        fields = workflow.field_arguments(args.field or [])
+    except workflow.NotAllowed as exc:
+        print(f"sakspost: {exc}", file=sys.stderr)
+        return 2
+
+    def step(session, rt, case, form):
+        missing = workflow.complete(session, rt, case, form, form_type=args.type, fields=fields, who=_who())
+        return f"{case.id}: " + (f"still missing {', '.join(missing)}" if missing else "complete")
+    return _citizen_step(args, step)
+
+
+def cmd_reminders_send(args) -> int:
+    from .citizen.deadlines import send_due_reminders
+
+    day = _date_arg(args.today, "--today")
+    if day is None:
+        return 2
+    rt = _runtime(args)
+    try:
+        sent = send_due_reminders(rt, day)
+    finally:
+        rt.close()
+    if args.json:
+        print(json.dumps([{"id": case_id, "days_before": days} for case_id, days in sent], indent=2))
+    else:
+        for case_id, days in sent:
+            print(f"{case_id}: reminder {days} day(s) before the deadline queued")
+        print(f"{len(sent)} reminder(s) queued for {day.isoformat()}")
+    return 0
+
+
 def cmd_actors(args) -> int:
     cfg = args.cfg
     if args.json:
@@ -253,10 +434,29 @@ def cmd_stats(args) -> int:
               "  ".join(f"{k}={v}" for k, v in sorted(data["cases"]["by_state"].items())))
         print("outbox:   " + "  ".join(f"{k}={v}" for k, v in sorted(data["outbox"]["by_status"].items())))
         for name, m in data["mailboxes"].items():
-            print(f"mailbox {name}: {m['state']} ingested={m['ingested']} {m['last_error']}")
+            error = f"  last error: {m['last_error']}" if m["last_error"] else ""
+            print(f"mailbox {name}: {m['state']} since {m['since']}  ingested={m['ingested']} "
+                  f"duplicates={m['duplicates']} last_uid={m['last_uid']}{error}")
         return 0
     finally:
         rt.close()
+
+
+def cmd_mailboxes_check(args) -> int:
+    from .receive.imap_check import check_mailbox
+
+    mailboxes = args.cfg.mailbox
+    if not mailboxes:
+        print(f"no [[mailbox]] configured in {args.cfg.source}")
+        return 0
+    failed = 0
+    for mailbox in mailboxes:
+        report = check_mailbox(mailbox)
+        failed += not report.ok
+        print(report.render(), flush=True)
+    if failed:
+        print(f"{failed} of {len(mailboxes)} mailbox(es) cannot be used", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -285,10 +485,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_stats)
 
-    cases = sub.add_parser("cases", help="list and show cases").add_subparsers(dest="cases_command", required=True)
+    cases = sub.add_parser("cases", help="list, show and answer cases").add_subparsers(dest="cases_command", required=True)
+    mailboxes = sub.add_parser("mailboxes", help="the configured IMAP mailboxes").add_subparsers(
+        dest="mailboxes_command", required=True)
+    p = mailboxes.add_parser("check", help="log in to each mailbox and list its folders, changing nothing")
+    p.set_defaults(func=cmd_mailboxes_check)
+
     p = cases.add_parser("list")
     p.add_argument("--state")
     p.add_argument("--kind", choices=("incident", "citizen_form"))
+    p.add_argument("--overdue", action="store_true", help="open citizen cases past their deadline")
+    p.add_argument("--due-within", type=int, metavar="DAYS", help="open citizen cases due within DAYS days")
+    p.add_argument("--today", metavar="DATE", help="count deadlines from DATE instead of today")
     p.add_argument("--json", action="store_true")
     p.add_argument("--show-pii", action="store_true", help="show identity numbers unmasked")
     p.set_defaults(func=cmd_cases_list)
@@ -302,6 +510,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("md", "json"), default="md")
     p.add_argument("--show-pii", action="store_true", help="show identity numbers unmasked")
     p.set_defaults(func=cmd_cases_export)
+    p = cases.add_parser("answer", help="a citizen case was answered by post: record it and close the case")
+    p.add_argument("id")
+    p.add_argument("--by", choices=("post",), required=True, help="answers go by post, never by e-mail")
+    p.add_argument("--date", metavar="DATE", help="when the answer was posted (default: today)")
+    p.add_argument("--refused", action="store_true", help="the answer refuses the request")
+    p.add_argument("--reason", help="why it was refused (required with --refused)")
+    p.add_argument("--statsforvalter-notice", action="store_true",
+                   help="the answer told the citizen of the right to complain to the Statsforvalter "
+                        "(required with --refused)")
+    p.set_defaults(func=cmd_cases_answer)
+    p = cases.add_parser("extend", help="extend a citizen case's deadline (up to two months, with a reason)")
+    p.add_argument("id")
+    p.add_argument("--reason", required=True, help="why; it is sent to the citizen")
+    p.add_argument("--months", type=int, help="how many more months (default: all that remain of two)")
+    p.add_argument("--today", metavar="DATE", help="act as if it were DATE")
+    p.set_defaults(func=cmd_cases_extend)
+
+    forms = sub.add_parser("forms", help="citizens' forms that came by post").add_subparsers(
+        dest="forms_command", required=True)
+    p = forms.add_parser("register", help="register a paper form as a citizen case")
+    p.add_argument("--type", required=True, choices=config_mod.FORM_TYPES)
+    p.add_argument("--received", required=True, metavar="DATE", help="the day it arrived (YYYY-MM-DD)")
+    p.add_argument("--scan", metavar="FILE.pdf", help="the scanned form, kept with the case (and read)")
+    p.add_argument("--field", action="append", metavar="KEY=VALUE",
+                   help="name, identity_number, address, phone, email, institution, period, free_text "
+                        "(or the form's own labels, e.g. Fødselsnummer=...)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--show-pii", action="store_true", help="show identity numbers unmasked")
+    p.set_defaults(func=cmd_forms_register)
+    p = forms.add_parser("complete", help="fill in a form that could not be read fully")
+    p.add_argument("id")
+    p.add_argument("--type", choices=config_mod.FORM_TYPES)
+    p.add_argument("--field", action="append", metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_forms_complete)
+
+    reminders = sub.add_parser("reminders", help="deadline reminders of citizen cases").add_subparsers(
+        dest="reminders_command", required=True)
+    p = reminders.add_parser("send", help="queue the reminders due today (the daemon does this hourly)")
+    p.add_argument("--today", metavar="DATE", help="act as if it were DATE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_reminders_send)
 
     p = sub.add_parser("actors", help="the configured actors and their contact points")
     p.add_argument("--json", action="store_true")

@@ -10,6 +10,7 @@ outbound mail written to the maildir ./var/sent/ instead of a relay.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import secrets
@@ -23,6 +24,7 @@ ROLES = ("support", "citizen_forms", "nhn", "log_followup")
 ACTOR_KINDS = ("source", "consumer", "nhn", "vendor", "local_support")
 FORM_TYPES = ("copy_of_record", "access_log", "blocking", "correction", "lookup_question")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_KEYWORD = re.compile(r"^[A-Za-z0-9_.$-]+$")
 
 
 class ConfigError(Exception):
@@ -151,6 +153,42 @@ class Incident:
 
 
 @dataclass(frozen=True)
+class CitizenRoute:
+    """One row of the citizen routing table: MATCH found in the form's institution field, the
+    recipient address or the body places the case with the source actor OWNER."""
+
+    match: str
+    owner: str
+
+
+@dataclass(frozen=True)
+class DeadlineMonths:
+    """Calendar months from receipt to answer, per form type (GDPR art. 12(3): one month;
+    pasientjournalloven § 18 for the access log; pasient- og brukerrettighetsloven §§ 5-1, 5-2)."""
+
+    copy_of_record: int = 1
+    access_log: int = 1
+    blocking: int = 1
+    correction: int = 1
+    lookup_question: int = 1
+
+
+@dataclass(frozen=True)
+class Citizen:
+    default_owner: str = ""  # an [[actor]] id for cases the routing table cannot place
+    guidance_phone: str = "23 32 70 00"  # Veiledning Helsenorge
+    log_followup_address: str = ""  # the separate log follow-up routine (access log, lookup questions)
+    deadline_months: DeadlineMonths = field(default_factory=DeadlineMonths)
+    max_extension_months: int = 2
+    reminder_days: tuple[int, ...] = (7, 2, 0)  # days before the deadline; 0 = the day it passes
+    duplicate_window_hours: float = 24.0
+    # Senders whose mail is a system's, not the citizen's (helsenorge.no's no-reply): the receipt
+    # goes to the form's E-post field instead. Local parts like noreply/no-reply always count.
+    no_reply_senders: tuple[str, ...] = ()
+    route: tuple[CitizenRoute, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     database: Database = field(default_factory=Database)
     receiver: Receiver = field(default_factory=Receiver)
@@ -164,6 +202,7 @@ class Config:
     actor: tuple[Actor, ...] = ()
     nhn: Nhn = field(default_factory=Nhn)
     incident: Incident = field(default_factory=Incident)
+    citizen: Citizen = field(default_factory=Citizen)
     source: str = "(embedded default)"
 
     # -- derived views ------------------------------------------------------------------
@@ -237,9 +276,8 @@ _LIST_SECTIONS = {"address": Address, "mailbox": Mailbox, "actor": Actor}
 _TABLE_SECTIONS = {
     "database": Database, "receiver": Receiver, "relay": Relay, "identity": Identity,
     "outbox": Outbox, "pipeline": Pipeline, "paths": Paths, "nhn": Nhn, "incident": Incident,
+    "citizen": Citizen,
 }
-# Sections owned by other modules register a dataclass here (e.g. the citizen workflow).
-EXTRA_SECTIONS: dict[str, type] = {}
 
 
 def _coerce(value, hint, key: str):
@@ -291,7 +329,6 @@ def _build(cls, raw, key: str):
 
 def parse(data: dict, source: str = "(inline)") -> Config:
     kwargs: dict = {}
-    extras: dict = {}
     for name, raw in data.items():
         if name in _LIST_SECTIONS:
             if not isinstance(raw, list):
@@ -299,13 +336,10 @@ def parse(data: dict, source: str = "(inline)") -> Config:
             kwargs[name] = tuple(_build(_LIST_SECTIONS[name], item, f"[[{name}]][{i}]") for i, item in enumerate(raw))
         elif name in _TABLE_SECTIONS:
             kwargs[name] = _build(_TABLE_SECTIONS[name], raw, f"[{name}]")
-        elif name in EXTRA_SECTIONS:
-            extras[name] = _build(EXTRA_SECTIONS[name], raw, f"[{name}]")
         else:
-            known = sorted([*_LIST_SECTIONS, *_TABLE_SECTIONS, *EXTRA_SECTIONS])
+            known = sorted([*_LIST_SECTIONS, *_TABLE_SECTIONS])
             raise ConfigError(f"[{name}]: unknown section (known: {', '.join(known)})")
     config = Config(source=source, **kwargs)
-    object.__setattr__(config, "extra", extras)
     validate(config)
     return config
 
@@ -333,10 +367,7 @@ def validate(config: Config) -> None:
             raise ConfigError(f"[[address]][{i}].role: {a.role!r} is not one of {', '.join(ROLES)}")
     names = set()
     for i, m in enumerate(config.mailbox):
-        if m.role not in ROLES:
-            raise ConfigError(f"[[mailbox]][{i}].role: {m.role!r} is not one of {', '.join(ROLES)}")
-        if m.tls not in ("implicit", "starttls", "none"):
-            raise ConfigError(f"[[mailbox]][{i}].tls: must be \"implicit\", \"starttls\" or \"none\", got {m.tls!r}")
+        _validate_mailbox(m, f"[[mailbox]][{i}]")
         if m.name in names:
             raise ConfigError(f"[[mailbox]][{i}].name: {m.name!r} is used twice")
         names.add(m.name)
@@ -349,11 +380,73 @@ def validate(config: Config) -> None:
         ids.add(a.id)
     if config.identity.actor and config.identity.actor not in ids:
         raise ConfigError(f"[identity].actor: {config.identity.actor!r} is not an [[actor]] id")
+    _validate_citizen(config.citizen, ids)
     if config.nhn.reference_pattern:
         try:
             re.compile(config.nhn.reference_pattern)
         except re.error as exc:
             raise ConfigError(f"[nhn].reference_pattern: not a regular expression: {exc}") from None
+
+
+def _validate_citizen(c: Citizen, actor_ids: set) -> None:
+    if c.default_owner and c.default_owner not in actor_ids:
+        raise ConfigError(f"[citizen].default_owner: {c.default_owner!r} is not an [[actor]] id")
+    if c.log_followup_address and not _EMAIL.match(c.log_followup_address):
+        raise ConfigError(f"[citizen].log_followup_address: {c.log_followup_address!r} is not an e-mail address")
+    for form_type in FORM_TYPES:
+        months = getattr(c.deadline_months, form_type)
+        if not 1 <= months <= 12:
+            raise ConfigError(f"[citizen].deadline_months.{form_type}: {months} is not 1-12 months")
+    if not 0 <= c.max_extension_months <= 2:
+        raise ConfigError(f"[citizen].max_extension_months: {c.max_extension_months} is not 0-2 "
+                          "(GDPR art. 12(3) allows two more months at most)")
+    for days in c.reminder_days:
+        if days < 0:
+            raise ConfigError(f"[citizen].reminder_days: {days} is negative")
+    if c.duplicate_window_hours < 0:
+        raise ConfigError("[citizen].duplicate_window_hours: must not be negative")
+    for i, route in enumerate(c.route):
+        if not route.match.strip():
+            raise ConfigError(f"[citizen].route[{i}].match: must not be empty")
+        if route.owner not in actor_ids:
+            raise ConfigError(f"[citizen].route[{i}].owner: {route.owner!r} is not an [[actor]] id")
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _validate_mailbox(m: Mailbox, key: str) -> None:
+    if not m.name.strip():
+        raise ConfigError(f"{key}.name: must not be empty")
+    if not m.host.strip():
+        raise ConfigError(f"{key}.host: must not be empty")
+    if not 0 < m.port < 65536:
+        raise ConfigError(f"{key}.port: {m.port} is not a TCP port (1-65535)")
+    if m.role not in ROLES:
+        raise ConfigError(f"{key}.role: {m.role!r} is not one of {', '.join(ROLES)}")
+    if m.tls not in ("implicit", "starttls", "none"):
+        raise ConfigError(f"{key}.tls: must be \"implicit\", \"starttls\" or \"none\", got {m.tls!r}")
+    if m.tls == "none" and not is_loopback(m.host):
+        raise ConfigError(f"{key}.tls: \"none\" sends the password in clear and is allowed only for a loopback "
+                          f"host (127.0.0.0/8, ::1, localhost), not {m.host!r}; use \"implicit\" or \"starttls\"")
+    if not (m.password_file or m.password_env):
+        raise ConfigError(f"{key}.password_file: password_file or password_env is required")
+    if not m.folder.strip():
+        raise ConfigError(f"{key}.folder: must not be empty")
+    if m.move_to and m.move_to == m.folder:
+        raise ConfigError(f"{key}.move_to: must differ from folder ({m.folder!r})")
+    if not _KEYWORD.match(m.keyword):
+        raise ConfigError(f"{key}.keyword: {m.keyword!r} is not an IMAP keyword (letters, digits, _ . - $)")
+    if not 1 <= m.idle_renew_seconds <= 1740:
+        raise ConfigError(f"{key}.idle_renew_seconds: {m.idle_renew_seconds:g} must be between 1 and 1740 "
+                          f"(IDLE must be re-issued inside the 29-minute limit)")
+    for name in ("poll_seconds", "timeout_seconds"):
+        if getattr(m, name) <= 0:
+            raise ConfigError(f"{key}.{name}: must be more than 0")
 
 
 def load(path: str | os.PathLike | None = None) -> Config:

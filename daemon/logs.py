@@ -21,5 +21,5 @@ def setup(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("mail.log", "apscheduler"):
+    for noisy in ("mail.log", "apscheduler", "imapclient"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -13,7 +13,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from .pii import mask_identity_numbers
-from .registry.models import AuditEvent, Case, CaseActor, Message, MailboxState, OutboxMail
+from .registry.models import AuditEvent, Case, CaseActor, CitizenForm, Message, MailboxState, OutboxMail
 
 
 def _iso(value):
@@ -60,6 +60,29 @@ def case_json(case: Case, show_pii: bool = False) -> dict:
     return data
 
 
+def form_json(form: CitizenForm, show_pii: bool = False) -> dict:
+    """What a citizen's form said and how its answer went; identity numbers masked unless asked."""
+    fields = json.loads(form.fields_json or "{}")
+    if not show_pii:
+        fields = {k: mask_identity_numbers(v) if isinstance(v, str) else v for k, v in fields.items()}
+    return {
+        "channel": form.channel,
+        "fields": fields,
+        "missing": [m for m in form.missing.split(",") if m],
+        "routed_by": form.routed_by,
+        "original_deadline": _iso(form.original_deadline),
+        "extension_months": form.extension_months,
+        "extension_reason": form.extension_reason,
+        "reminders_sent": [m for m in form.reminders_sent.split(",") if m],
+        "source_confirmed_at": _iso(form.source_confirmed_at),
+        "refused": form.refused,
+        "refusal_reason": form.refusal_reason,
+        "statsforvalter_notice": form.statsforvalter_notice,
+        "answered_on": _iso(form.answered_on),
+        "answered_by": form.answered_by,
+    }
+
+
 def message_json(message: Message, show_pii: bool = False) -> dict:
     mask = (lambda s: s) if show_pii else mask_identity_numbers
     return {
@@ -87,6 +110,9 @@ def audit_json(event: AuditEvent, show_pii: bool = False) -> dict:
 
 def case_detail(session: Session, case: Case, show_pii: bool = False) -> dict:
     data = case_json(case, show_pii)
+    form = session.get(CitizenForm, case.id) if case.kind == "citizen_form" else None
+    if form is not None:
+        data["form"] = form_json(form, show_pii)
     data["working_group"] = [{"actor": a.actor_id, "role": a.role}
                              for a in session.exec(select(CaseActor).where(CaseActor.case_id == case.id)
                                                    .order_by(CaseActor.id))]

@@ -104,13 +104,19 @@ def render_toml(config: dict) -> str:
                 lines.append("")
         else:
             lines.append(f"[{section}]")
-            subtables = {}
+            subtables, tables = {}, {}
             for k, v in body.items():
                 if isinstance(v, list) and v and isinstance(v[0], dict):
                     subtables[k] = v
+                elif isinstance(v, dict):
+                    tables[k] = v
                 else:
                     lines.append(f"{k} = {toml_value(v)}")
             lines.append("")
+            for k, table in tables.items():
+                lines.append(f"[{section}.{k}]")
+                lines.extend(f"{kk} = {toml_value(vv)}" for kk, vv in table.items())
+                lines.append("")
             for k, items in subtables.items():
                 for item in items:
                     lines.append(f"[[{section}.{k}]]")
@@ -265,3 +271,37 @@ def incident_mail(subject="Feil i dokumentdeling: XCA-gateway svarer ikke", body
         maintype, subtype = ctype.split("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return msg.as_bytes(policy=SMTP)
+
+
+# -- documents ------------------------------------------------------------------------------
+
+def minimal_pdf(lines: list[str]) -> bytes:
+    """A one-page PDF written by hand: Helvetica, WinAnsiEncoding, one text line per entry."""
+
+    def literal(text: str) -> bytes:
+        raw = text.encode("cp1252")
+        return raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+
+    content = (
+        b"BT /F1 11 Tf 14 TL 72 760 Td\n"
+        + b"".join(b"(" + literal(line) + b") Tj T*\n" for line in lines)
+        + b"ET\n"
+    )
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"endstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)

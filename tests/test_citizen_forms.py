@@ -5,44 +5,14 @@ import io
 import pytest
 from pypdf import PdfReader
 
+from conftest import minimal_pdf
+
 from daemon.citizen import forms
 from daemon.citizen.forms import detect_form_type, extract_fields, missing_fields, pdf_text, read_form
 
 FNR = "31129956715"
 DNR = "71129956709"
 HNR = "31429956679"
-
-
-def minimal_pdf(lines: list[str]) -> bytes:
-    """A one-page PDF written by hand: Helvetica, WinAnsiEncoding, one text line per entry."""
-
-    def literal(text: str) -> bytes:
-        raw = text.encode("cp1252")
-        return raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
-
-    content = (
-        b"BT /F1 11 Tf 14 TL 72 760 Td\n"
-        + b"".join(b"(" + literal(line) + b") Tj T*\n" for line in lines)
-        + b"ET\n"
-    )
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
-        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-        b"<< /Length %d >>\nstream\n" % len(content) + content + b"endstream",
-    ]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
 
 
 # --- detection -------------------------------------------------------------------------------

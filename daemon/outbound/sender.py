@@ -76,11 +76,9 @@ def _tls_context(relay) -> ssl.SSLContext:
 
 
 def deliver_maildir(path: Path, raw: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    box = mailbox.Maildir(str(path), create=True)
-    for sub in ("tmp", "new", "cur"):  # a folder made by hand may lack them
-        (path / sub).mkdir(exist_ok=True)
-    box.add(raw)
+    for sub in ("tmp", "new", "cur"):  # Maildir(create=True) makes them only when PATH is new
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    mailbox.Maildir(str(path), create=False).add(raw)
 
 
 def _backoff(outbox, attempts: int) -> timedelta:

@@ -2,8 +2,8 @@
 
 Decides how a change is recorded, not whether it is wise: the pipeline's handlers and the
 command line decide what to do and call these functions; nothing else writes `Case`,
-`CaseActor` or `AuditEvent` rows. Mail a change causes is composed and queued here too
-(`send`), so the change, its audit event and its outbound mail commit together or not at all.
+`CitizenForm`, `CaseActor` or `AuditEvent` rows. Mail a change causes is composed and queued
+here too (`send`), so the change, its audit event and its outbound mail commit together or not at all.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from ..outbound import outbox
 from . import states
-from .models import AuditEvent, Case, CaseActor, CaseCounter, Message, utcnow
+from .models import AuditEvent, Case, CaseActor, CaseCounter, CitizenForm, Message, utcnow
 
 
 def _json(detail: dict | None) -> str:
@@ -87,20 +87,35 @@ def transition(session: Session, case: Case, target: str, *, who: str = "system"
 
 
 def change(session: Session, case: Case, *, who: str = "system", reason: str = "",
-           message_pk: int | None = None, action: str = "changed", **values) -> dict:
-    """Set attributes of CASE (not its state); audit what actually changed. Returns the changes."""
-    if "state" in values or "id" in values:
+           message_pk: int | None = None, action: str = "changed", on=None, **values) -> dict:
+    """Set attributes of CASE (not its state), or of ON, a row that belongs to the case (its
+    `CitizenForm`); audit what actually changed on the case. Returns the changes."""
+    target = case if on is None else on
+    if on is not None and getattr(on, "case_id", None) != case.id:
+        raise ValueError("ON must be a row of this case")
+    if "state" in values or "id" in values or "case_id" in values:
         raise ValueError("use transition() for the state; a case's id never changes")
     changes = {}
     for key, value in values.items():
-        old = getattr(case, key)
+        old = getattr(target, key)
         if old != value:
-            setattr(case, key, value)
+            setattr(target, key, value)
             changes[key] = {"from": old, "to": value}
     if changes:
+        session.add(target)
         detail = {**changes, **({"reason": reason} if reason else {})}
         audit(session, case, action, who=who, message_pk=message_pk, detail=detail)
     return changes
+
+
+def add_form(session: Session, case: Case, form: CitizenForm, *, who: str,
+             message_pk: int | None = None) -> None:
+    """Record what a citizen's form says on its case (one per case)."""
+    form.case_id = case.id
+    session.add(form)
+    audit(session, case, "form_recorded", who=who, message_pk=message_pk,
+          detail={"channel": form.channel, "fields": sorted(k for k in json.loads(form.fields_json or "{}")),
+                  "missing": [m for m in form.missing.split(",") if m]})
 
 
 def attach_message(session: Session, case: Case, message: Message, *, who: str = "",

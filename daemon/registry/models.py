@@ -55,6 +55,42 @@ class Case(SQLModel, table=True):
     flags: str = ""  # comma-separated markers, e.g. needs_completion,unrouted
 
 
+class CitizenForm(SQLModel, table=True):
+    """What a citizen's form says, and how its answer went; one per citizen_form case.
+
+    The identity number is stored in full (the source needs it to find the record); views show
+    it masked and no mail ever carries it.
+    """
+
+    case_id: str = Field(primary_key=True, foreign_key="case.id", max_length=20)
+    channel: str = "email"  # email | post: how the form reached us
+    reply_address: str = ""  # where the citizen's receipt goes ("" for paper forms)
+    submitted_at: datetime = Field(default_factory=utcnow, index=True)
+    identity_number: str = Field(default="", index=True)
+    name: str = ""
+    address: str = ""
+    phone: str = ""
+    email: str = ""
+    institution: str = ""
+    period: str = ""
+    free_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    fields_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))  # all fields read
+    missing: str = ""  # comma-separated field keys still missing
+    duplicate_key: str = Field(default="", index=True)  # sha256 of citizen, type and text
+    routed_by: str = ""  # institution | recipient | body | default
+    original_deadline: date | None = None
+    extension_months: int = 0
+    extension_reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    reminders_sent: str = ""  # comma-separated DEADLINE:DAYS_BEFORE, so each reminder goes once
+    source_confirmed_at: datetime | None = None
+    source_confirmation: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    refused: bool = False
+    refusal_reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    statsforvalter_notice: bool = False  # the refusal told the citizen of the right to complain
+    answered_on: date | None = None
+    answered_by: str = ""  # post
+
+
 class CaseCounter(SQLModel, table=True):
     """The last number handed out per year, for SAK-YYYY-NNNNNN."""
 
@@ -153,7 +189,7 @@ class MailboxState(SQLModel, table=True):
     name: str = Field(primary_key=True)
     uidvalidity: int | None = None
     last_uid: int = 0
-    state: str = "stopped"  # connected | idle | polling | failing | stopped
+    state: str = "stopped"  # connecting | connected | idle | polling | failing | stopped
     last_error: str = ""
     since: datetime | None = None
     ingested: int = 0

@@ -5,6 +5,8 @@ SHA-256 of its bytes with the trace headers that differ per delivery (Received, 
 Delivered-To, X-Original-To, ...) left out. A second delivery of the same message creates no
 new row; if it reached another of our addresses, the new role is added to the stored one.
 Nothing is parsed beyond the header block, and nothing is decided about the content here.
+A delivery that is no mail (a paper form registered from the command line) is kept the same
+way by `record_document`, inside the transaction that registers it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from .db import unit_of_work
-from .models import Message, RawMessage
+from .models import Attachment, Message, RawMessage, utcnow
 
 _TRACE = re.compile(
     rb"^(received|return-path|delivered-to|x-original-to|x-envelope-to|x-delivered-to|"
@@ -202,3 +204,26 @@ def _add_raw(session, pk: int, raw: bytes) -> None:
     with conn.connection.driver_connection.blobopen(RawMessage.__tablename__, "data", pk) as blob:
         for start in range(0, len(view), LARGE):
             blob.write(view[start:start + LARGE])
+
+
+def find_document(session, identity: bytes) -> Message | None:
+    """The stored delivery that is no mail (see `record_document`) with these identifying bytes."""
+    digest = "document:" + hashlib.sha256(identity).hexdigest()
+    return session.exec(select(Message).where(Message.fingerprint == digest)).first()
+
+
+def record_document(session, raw: bytes, *, identity: bytes, source: str, subject: str, text: str,
+                    filename: str = "", content_type: str = "") -> Message:
+    """Keep a delivery that is no mail (a paper form: its scan, or what was typed in) like a
+    mail's raw bytes, in the caller's transaction: the case it opens commits with it.
+    IDENTITY (what was registered, scan included) makes registering it twice visible."""
+    msg = Message(direction="in", fingerprint="document:" + hashlib.sha256(identity).hexdigest(),
+                  size=len(raw), source=source[:200], status="processed", classification="citizen_form",
+                  subject=subject[:998], text=text, processed_at=utcnow())
+    session.add(msg)
+    session.flush()
+    session.add(RawMessage(message_pk=msg.id, data=raw))
+    if filename or content_type:
+        session.add(Attachment(message_pk=msg.id, filename=filename, content_type=content_type,
+                               size=len(raw), data=raw))
+    return msg

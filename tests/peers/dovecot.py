@@ -62,6 +62,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _group_alive(pgid: int) -> bool:
+    """Whether a process (not a zombie) of process group ``pgid`` still runs."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+                return True
+    return False
+
+
 def _parse_uid_set(text: str) -> list[int]:
     uids: list[int] = []
     for part in text.split(","):
@@ -271,9 +281,13 @@ service stats {{
                 client.logout()
 
     def stop(self) -> None:
-        """SIGTERM the master (SIGKILL its process group as a fallback).
+        """SIGTERM the master (SIGKILL its process group as a fallback), then
+        end the mail processes that outlive it.
 
-        A graceful Dovecot 2.3 shutdown takes about one second.
+        A graceful Dovecot 2.3 shutdown takes about one second.  The ``imap``
+        processes of connected clients survive the master's SIGTERM here, so
+        a client would never notice a restart; a real server restart (systemd
+        stops the whole unit) disconnects them, and so does this.
         """
         proc, self._proc = self._proc, None
         if proc is None:
@@ -287,7 +301,20 @@ service stats {{
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        self._end_process_group(proc.pid)
         self._wait_port_free()
+
+    @staticmethod
+    def _end_process_group(pgid: int, grace: float = 2.0) -> None:
+        """SIGTERM what is left of the process group, then SIGKILL it."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if not _group_alive(pgid):
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, sig)
+            deadline = time.monotonic() + grace
+            while _group_alive(pgid) and time.monotonic() < deadline:
+                time.sleep(0.05)
 
     def _wait_port_free(self, timeout: float = 5.0) -> None:
         """Wait until no leftover child still holds the listening socket."""

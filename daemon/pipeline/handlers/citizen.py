@@ -1,15 +1,49 @@
-"""Citizen forms: register the inquiry as a case of kind citizen_form."""
+"""Citizen mail: a form opens a case (or joins the same form's case); mail on a citizen case is
+threaded there, carries handlers' commands, or is another actor's answer to our question.
+
+The citizen's own mail on the case is kept and never answered automatically: nothing they wrote
+is echoed back by e-mail.
+"""
 
 from __future__ import annotations
 
 from sqlmodel import Session
 
-from ...registry import cases, states
+from ...citizen import workflow
+from ...citizen.deadlines import local_date
+from ...citizen.forms import read_form
+from ...incident.fields import own_text
+from ...registry import cases
+from ...registry.models import Case
+from .. import commands
+from .incident import run_commands
 
 
 def new_form(session: Session, rt, message, mail, verdict) -> None:
-    sender = mail.reply_to or mail.from_addr
-    case = cases.open_case(session, "citizen_form", who=sender or "unknown", message_pk=message.id,
-                           reporter=sender, subject=mail.subject[:500] or "(uten emne)")
-    cases.attach_message(session, case, message, who=sender)
-    cases.transition(session, case, states.OPEN, reason="registered")
+    reading = read_form(mail.subject, mail.text, [(a.filename, a.content_type, a.data) for a in mail.attachments])
+    sender = (mail.reply_to or mail.from_addr)[:500]
+    automatic = verdict.reason.startswith("automatic")
+    workflow.register(session, rt, message, workflow.Submission(
+        reading=reading, channel="email", received=local_date(message.received_at),
+        submitted_at=message.received_at,
+        reply_address=workflow.citizen_address(rt.config, sender, reading.fields.get("email", ""),
+                                               automatic=automatic),
+        recipients=[r for r in (*message.rcpt_tos.split(","), *mail.to, *mail.cc) if r],
+        body=mail.text, who=sender or "unknown"))
+
+
+def reply(session: Session, rt, message, mail, verdict) -> None:
+    case = session.get(Case, verdict.case_id)
+    sender = mail.from_addr
+    lines = commands.parse(own_text(mail.text))
+    if lines and commands.may_command(session, rt.config, case, sender):
+        cases.attach_message(session, case, message, who=sender, detail={"matched_by": verdict.reason})
+        run_commands(session, rt, case, message, sender, lines)
+    elif workflow.answers_a_question(session, case, mail):
+        cases.attach_message(session, case, message, who=sender, action="actor_answer_received",
+                             detail={"matched_by": verdict.reason})
+    else:
+        cases.attach_message(session, case, message, who=sender, detail={"matched_by": verdict.reason})
+        if lines:  # not a handler's: recorded, and (unlike incidents) not answered, to echo nothing
+            cases.note(session, case, "command_refused", who=sender, message_pk=message.id,
+                       detail={"commands": len(lines), "reason": "not a handler of an involved actor"})

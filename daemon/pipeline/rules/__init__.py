@@ -9,10 +9,10 @@ from . import (
     own_mail,
     bounce,
     nhn_mail,
+    citizen_form,
     auto_reply,
     known_case,
-    citizen_form,
     new_report,
 )
 
-RULES = [not_mail, own_mail, bounce, nhn_mail, auto_reply, known_case, citizen_form, new_report]
+RULES = [not_mail, own_mail, bounce, nhn_mail, citizen_form, auto_reply, known_case, new_report]
