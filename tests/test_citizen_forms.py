@@ -145,7 +145,7 @@ def test_long_prose_first_line_is_not_a_heading():
 
 # --- fields ----------------------------------------------------------------------------------
 
-FORM_BODY = f"""Skjema: Endring eller retting
+FORM_BODY = """Skjema: Endring eller retting
 
 **Navn:** Kari Nordmann
   Fødselsnummer:\t311299 56715

@@ -1,0 +1,142 @@
+"""The `sakspost` command line. Exit codes: 0 fine, 1 failed, 2 bad configuration or usage,
+75 (EX_TEMPFAIL) when storage failed and the caller (an MTA) should try again."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import config as config_mod
+from .cases import cmd_actors, cmd_cases_export, cmd_cases_list, cmd_cases_show, cmd_report_escalations
+from .citizen import (cmd_cases_answer, cmd_cases_extend, cmd_forms_complete, cmd_forms_register,
+                      cmd_reminders_send)
+from .common import EX_TEMPFAIL  # noqa: F401  (part of the interface)
+from .mail import cmd_check_config, cmd_ingest, cmd_mailboxes_check, cmd_reprocess, cmd_run, cmd_stats
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sakspost", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", metavar="PATH", help="TOML configuration (default: $SAKSPOST_CONFIG, "
+                        "else the embedded default)")
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="run the daemon").set_defaults(func=cmd_run)
+    sub.add_parser("check-config", help="validate the configuration and exit").set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("ingest", help="import mail files, mbox archives or - (standard input)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--role", action="append", choices=config_mod.ROLES,
+                   help="the role the mail arrived in (default: support)")
+    p.add_argument("--no-process", action="store_true", help="only store; the running daemon processes")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("reprocess", help="run failed (dead-lettered) messages through the pipeline again")
+    p.add_argument("ids", nargs="*", type=int, metavar="MESSAGE")
+    p.set_defaults(func=cmd_reprocess)
+
+    p = sub.add_parser("stats", help="counts of messages, cases, outbox and mailboxes")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_stats)
+
+    cases = sub.add_parser("cases", help="list, show and answer cases").add_subparsers(dest="cases_command", required=True)
+    mailboxes = sub.add_parser("mailboxes", help="the configured IMAP mailboxes").add_subparsers(
+        dest="mailboxes_command", required=True)
+    p = mailboxes.add_parser("check", help="log in to each mailbox and list its folders, changing nothing")
+    p.set_defaults(func=cmd_mailboxes_check)
+
+    p = cases.add_parser("list")
+    p.add_argument("--state")
+    p.add_argument("--kind", choices=("incident", "citizen_form"))
+    p.add_argument("--overdue", action="store_true", help="open citizen cases past their deadline")
+    p.add_argument("--due-within", type=int, metavar="DAYS", help="open citizen cases due within DAYS days")
+    p.add_argument("--today", metavar="DATE", help="count deadlines from DATE instead of today")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--show-pii", action="store_true", help="show identity numbers unmasked")
+    p.set_defaults(func=cmd_cases_list)
+    p = cases.add_parser("show")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--show-pii", action="store_true", help="show identity numbers unmasked")
+    p.set_defaults(func=cmd_cases_show)
+    p = cases.add_parser("export", help="the whole audit trail of a case")
+    p.add_argument("id")
+    p.add_argument("--format", choices=("md", "json"), default="md")
+    p.add_argument("--show-pii", action="store_true", help="show identity numbers unmasked")
+    p.set_defaults(func=cmd_cases_export)
+    p = cases.add_parser("answer", help="a citizen case was answered by post: record it and close the case")
+    p.add_argument("id")
+    p.add_argument("--by", choices=("post",), required=True, help="answers go by post, never by e-mail")
+    p.add_argument("--date", metavar="DATE", help="when the answer was posted (default: today)")
+    p.add_argument("--refused", action="store_true", help="the answer refuses the request")
+    p.add_argument("--reason", help="why it was refused (required with --refused)")
+    p.add_argument("--statsforvalter-notice", action="store_true",
+                   help="the answer told the citizen of the right to complain to the Statsforvalter "
+                        "(required with --refused)")
+    p.set_defaults(func=cmd_cases_answer)
+    p = cases.add_parser("extend", help="extend a citizen case's deadline (up to two months, with a reason)")
+    p.add_argument("id")
+    p.add_argument("--reason", required=True, help="why; it is sent to the citizen")
+    p.add_argument("--months", type=int, help="how many more months (default: all that remain of two)")
+    p.add_argument("--today", metavar="DATE", help="act as if it were DATE")
+    p.set_defaults(func=cmd_cases_extend)
+
+    forms = sub.add_parser("forms", help="citizens' forms that came by post").add_subparsers(
+        dest="forms_command", required=True)
+    p = forms.add_parser("register", help="register a paper form as a citizen case")
+    p.add_argument("--type", required=True, choices=config_mod.FORM_TYPES)
+    p.add_argument("--received", required=True, metavar="DATE", help="the day it arrived (YYYY-MM-DD)")
+    p.add_argument("--scan", metavar="FILE.pdf", help="the scanned form, kept with the case (and read)")
+    p.add_argument("--field", action="append", metavar="KEY=VALUE",
+                   help="name, identity_number, address, phone, email, institution, period, free_text "
+                        "(or the form's own labels, e.g. Fødselsnummer=...)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--show-pii", action="store_true", help="show identity numbers unmasked")
+    p.set_defaults(func=cmd_forms_register)
+    p = forms.add_parser("complete", help="fill in a form that could not be read fully")
+    p.add_argument("id")
+    p.add_argument("--type", choices=config_mod.FORM_TYPES)
+    p.add_argument("--field", action="append", metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_forms_complete)
+
+    reminders = sub.add_parser("reminders", help="deadline reminders of citizen cases").add_subparsers(
+        dest="reminders_command", required=True)
+    p = reminders.add_parser("send", help="queue the reminders due today (the daemon does this hourly)")
+    p.add_argument("--today", metavar="DATE", help="act as if it were DATE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_reminders_send)
+
+    p = sub.add_parser("actors", help="the configured actors and their contact points")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_actors)
+
+    report = sub.add_parser("report", help="reports").add_subparsers(dest="report_command", required=True)
+    p = report.add_parser("escalations", help="each A/B case: received, NHN told, NHN's reference, durations")
+    p.add_argument("--actor")
+    p.add_argument("--since", metavar="DATE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report_escalations)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .. import logs
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logs.setup(args.log_level.upper())
+    try:
+        args.cfg = config_mod.load(args.config)
+    except config_mod.ConfigError as exc:
+        print(f"sakspost: configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # output piped into head, less that quit early
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Commands that run the daemon or move mail: run, check-config, ingest, reprocess, stats, mailboxes."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from sqlmodel import Session
+
+from .. import config as config_mod
+from .. import views
+from ..pii import mask_identity_numbers
+from .common import EX_TEMPFAIL, open_runtime
+
+
+
+def cmd_check_config(args) -> int:
+    from ..app import describe
+
+    cfg = args.cfg
+    try:
+        config_mod.check_secrets(cfg)
+    except config_mod.ConfigError as exc:
+        print(f"sakspost: configuration error: {exc}", file=sys.stderr)
+        return 2
+    print(f"configuration OK: {cfg.source}")
+    for line in describe(cfg):
+        print(f"  {line}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .. import app
+
+    try:
+        config_mod.check_secrets(args.cfg)
+    except config_mod.ConfigError as exc:
+        print(f"sakspost: configuration error: {exc}", file=sys.stderr)
+        return 2
+    rt = open_runtime(args)
+    try:
+        return app.run(rt)
+    finally:
+        rt.close()
+
+
+def cmd_ingest(args) -> int:
+    from ..pipeline.process import run_until_empty
+    from ..receive.files import ingest_bytes, ingest_path
+    from ..registry.models import Message
+    from ..registry.store import StorageError
+
+    rt = open_runtime(args)
+    roles = tuple(args.role) if args.role else ("support",)
+    origin: dict[int, str] = {}
+    problems = 0
+    try:
+        for name in args.files:
+            try:
+                if name == "-":
+                    stored = ingest_bytes(rt, sys.stdin.buffer.read(), source="stdin", roles=roles)
+                    error = ""
+                else:
+                    outcome = ingest_path(rt, name, roles=roles)
+                    stored, error = outcome.stored, outcome.error
+            except StorageError as exc:
+                print(f"{name}: temporary storage failure, nothing stored: {exc}", file=sys.stderr)
+                return EX_TEMPFAIL
+            if error:
+                print(f"{name}: {error}", file=sys.stderr)
+                problems += 1
+                continue
+            for s in stored:
+                origin.setdefault(s.pk, name)
+                if not args.quiet:
+                    print(f"{name}: {'already stored as' if s.duplicate else 'stored as'} message {s.pk}")
+        if args.no_process:
+            return 1 if problems else 0
+        outcomes = run_until_empty(rt)
+        with Session(rt.engine) as session:
+            for pk, result in sorted(outcomes.items()):
+                if result == "failed":
+                    message = session.get(Message, pk)
+                    print(f"{origin.get(pk, 'message')}: message {pk} could not be processed: "
+                          f"{mask_identity_numbers(message.error)} (raw copy kept; see `sakspost reprocess`)",
+                          file=sys.stderr)
+        return 1 if problems else 0
+    finally:
+        rt.close()
+
+
+def cmd_reprocess(args) -> int:
+    from ..pipeline.process import requeue_failed, run_until_empty
+
+    rt = open_runtime(args)
+    try:
+        n = requeue_failed(rt, args.ids or None)
+        outcomes = run_until_empty(rt)
+        failed = sum(1 for v in outcomes.values() if v == "failed")
+        print(f"reprocessed {n} message(s): {n - failed} done, {failed} still failing")
+        return 1 if failed else 0
+    finally:
+        rt.close()
+
+
+def cmd_stats(args) -> int:
+    rt = open_runtime(args)
+    try:
+        with Session(rt.engine) as session:
+            data = views.stats(session)
+        if args.json:
+            print(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True))
+            return 0
+        print(f"messages: {data['messages']['total']}  " +
+              "  ".join(f"{k}={v}" for k, v in sorted(data["messages"]["by_status"].items())))
+        print(f"cases:    {data['cases']['total']}  " +
+              "  ".join(f"{k}={v}" for k, v in sorted(data["cases"]["by_state"].items())))
+        print("outbox:   " + "  ".join(f"{k}={v}" for k, v in sorted(data["outbox"]["by_status"].items())))
+        for name, m in data["mailboxes"].items():
+            error = f"  last error: {m['last_error']}" if m["last_error"] else ""
+            print(f"mailbox {name}: {m['state']} since {m['since']}  ingested={m['ingested']} "
+                  f"duplicates={m['duplicates']} last_uid={m['last_uid']}{error}")
+        return 0
+    finally:
+        rt.close()
+
+
+def cmd_mailboxes_check(args) -> int:
+    from ..receive.imap_check import check_mailbox
+
+    mailboxes = args.cfg.mailbox
+    if not mailboxes:
+        print(f"no [[mailbox]] configured in {args.cfg.source}")
+        return 0
+    failed = 0
+    for mailbox in mailboxes:
+        report = check_mailbox(mailbox)
+        failed += not report.ok
+        print(report.render(), flush=True)
+    if failed:
+        print(f"{failed} of {len(mailboxes)} mailbox(es) cannot be used", file=sys.stderr)
+    return 1 if failed else 0
