@@ -13,7 +13,7 @@ import signal
 
 from sqlalchemy.engine import make_url
 
-from . import systemd
+from . import memory, systemd
 from .citizen.deadlines import send_due_reminders, today
 from .incident.workflow import close_verified
 from .pipeline.process import run_until_empty
@@ -100,6 +100,7 @@ class Daemon:
 
 
 def run(rt: Runtime) -> int:
+    memory.return_large_blocks()
     daemon = Daemon(rt)
     verify_every = min(60.0, max(1.0, rt.config.incident.verification_hours * 3600 / 4))
     daemon.clock.every("close_verified_incidents", verify_every, lambda: close_verified(rt), first_in=1)

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from .config import Config
 from .outbound.render import Renderer
 from .outbound.tokens import Tokens
-from .registry.db import open_engine
+from .registry.db import WriterQueue, open_engine
 
 
 @dataclass
@@ -22,6 +22,7 @@ class Runtime:
     renderer: Renderer
     wake_pipeline: threading.Event = field(default_factory=threading.Event)
     wake_sender: threading.Event = field(default_factory=threading.Event)
+    writers: WriterQueue = field(default_factory=WriterQueue)
 
     @classmethod
     def open(cls, config: Config) -> "Runtime":

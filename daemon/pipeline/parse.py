@@ -1,25 +1,39 @@
 """Parse raw bytes into a `ParsedMail`: the headers, text and attachments the rules look at.
 
-Decides how much of a damaged message we can still read. The stdlib parser with
-`policy.default` is tried first; every header and part is read defensively, because real mail
-makes it raise (`IndexError` on odd address headers, `LookupError` on unknown charsets, broken
-MIME). What cannot be read under `policy.default` is read again under `compat32`, and text in a
-bad charset is decoded with replacement characters. Never raises for any input: input that is
-no mail at all comes back with `not_mail` saying why. The raw bytes stay the record.
+Decides how much of a damaged message we can still read. The MIME structure is parsed once with
+the stdlib parser under `compat32` (which reads no header beyond what the structure needs), and
+each header is read once, under `policy.default`'s header classes where that changes its value
+(addresses, dates, encoded words, non-ASCII), so the values are those `policy.default` gives.
+Every header and part is read defensively, because real mail makes the parser raise (`IndexError`
+on odd address headers, `LookupError` on unknown charsets, broken MIME): a header
+`policy.default` cannot read is decoded the 1990s way, and text in a bad charset is decoded with
+replacement characters. Never raises for any input: input that is no mail at all comes back with
+`not_mail` saying why. The raw bytes stay the record.
+
+(Parsing under `policy.default` re-parses a header on every access: `get_content_type()` alone
+parsed Content-Type some twenty times per message, and header parsing was a third of the
+pipeline's time; see bench/README.md.)
 """
 
 from __future__ import annotations
 
+import binascii
 import re
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
+from email import policy
+from email.feedparser import BytesFeedParser
 from email.header import decode_header, make_header
 from email.message import Message as StdMessage
-from email.utils import getaddresses, parseaddr
+from email.utils import collapse_rfc2231_value, getaddresses, parseaddr
 from html.parser import HTMLParser
 
 _MSGIDS = re.compile(r"<([^<>\s]+)>")
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:", re.MULTILINE)
+_LINESEP = re.compile(r"\r\n|\r|\n")
+# Headers whose value policy.default rewrites (addresses, dates, MIME parameters); any other
+# header, if it is plain ASCII without encoded words, reads the same raw as parsed.
+_STRUCTURED = frozenset(policy.default.header_factory.registry) - {"subject"}
+_CHUNK = 1 << 20
 
 
 @dataclass
@@ -103,24 +117,18 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n\s*\n\s*\n+", "\n\n", text).strip()
 
 
-def _header_str(msg: StdMessage, name: str) -> str:
-    """A header's decoded value, or "" — never an exception."""
+def _header_value(name: str, value) -> str:
+    """A header's value as `policy.default` reads it, decoded, on one line — never an exception."""
+    if isinstance(value, str) and "=?" not in value and value.isascii() and name.lower() not in _STRUCTURED:
+        return " ".join(value.split())
     try:
-        value = msg.get(name)
-    except Exception:
-        value = None
-    if value is None:
+        text = str(policy.default.header_fetch_parse(name, value))
+    except Exception:  # policy.default cannot read it: the raw value, encoded words decoded below
         try:
-            raw = msg.get_all(name, failobj=[]) if hasattr(msg, "get_all") else []
+            text = _LINESEP.sub("", str(value))
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         except Exception:
-            raw = []
-        if not raw:
-            return ""
-        value = raw[0]
-    try:
-        text = str(value)
-    except Exception:
-        text = ""
+            text = ""
     if "=?" in text:
         try:
             text = str(make_header(decode_header(text)))
@@ -137,26 +145,30 @@ def _addresses(value: str) -> list[str]:
 
 
 def _part_text(part: StdMessage) -> str:
-    try:
-        content = part.get_content()
-        if isinstance(content, bytes):
-            content = content.decode("utf-8", "replace")
-        return content
-    except Exception:
-        pass
+    """A text part decoded as policy.default's get_content() would, or with replacement characters."""
     try:
         payload = part.get_payload(decode=True) or b""
     except Exception:
         payload = b""
-    charset = "utf-8"
+    if isinstance(payload, str):  # pragma: no cover - a multipart's list is never a text part
+        payload = payload.encode("utf-8", "replace")
     try:
-        charset = part.get_content_charset() or "utf-8"
-    except Exception:
-        pass
-    try:
+        charset = collapse_rfc2231_value(part.get_param("charset", "ASCII"))
         return payload.decode(charset, "replace")
-    except LookupError:
+    except (LookupError, TypeError, ValueError):
         return payload.decode("utf-8", "replace")
+
+
+def _decoded_payload(part: StdMessage) -> bytes | None:
+    """get_payload(decode=True), without its three copies of a large base64 body."""
+    payload = part._payload
+    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if cte == "base64" and isinstance(payload, str) and payload.isascii():
+        try:
+            return binascii.a2b_base64(payload)
+        except binascii.Error:
+            pass  # bad padding or the like: the stdlib's decoder copes and notes the defect
+    return part.get_payload(decode=True)
 
 
 def _walk(msg: StdMessage, mail: ParsedMail) -> None:
@@ -168,9 +180,11 @@ def _walk(msg: StdMessage, mail: ParsedMail) -> None:
                 if part.get_content_type() == "multipart/report":
                     mail.report_type = (part.get_param("report-type") or "").lower()
                 continue
-            ctype = part.get_content_type()
+            ctype = _LINESEP.sub("", part.get_content_type())  # a folded, malformed Content-Type
             disposition = (part.get_content_disposition() or "").lower()
             filename = part.get_filename() or ""
+            if "=?" in filename:  # RFC 2047 inside the quoted parameter, as Outlook writes it
+                filename = _header_value("X-Filename", filename)
         except Exception as exc:
             mail.defects.append(f"unreadable part: {type(exc).__name__}")
             continue
@@ -180,7 +194,7 @@ def _walk(msg: StdMessage, mail: ParsedMail) -> None:
         if ctype.startswith("multipart/"):
             continue
         try:
-            data = part.get_payload(decode=True)
+            data = _decoded_payload(part)
             if data is None:
                 payload = part.get_payload()
                 data = payload.encode("utf-8", "replace") if isinstance(payload, str) else b""
@@ -194,54 +208,61 @@ def _walk(msg: StdMessage, mail: ParsedMail) -> None:
 
 
 def _read(msg: StdMessage, mail: ParsedMail) -> None:
-    headers = []
-    for name in msg.keys():
-        value = _header_str(msg, name)
-        headers.append((name, value))
-    mail.headers = headers
-    mail.subject = _header_str(msg, "Subject")[:998]
-    name, addr = parseaddr(_header_str(msg, "From"))
+    mail.headers = [(name, _header_value(name, value)) for name, value in msg.raw_items()]
+    first: dict[str, str] = {}
+    for name, value in mail.headers:
+        first.setdefault(name.lower(), value)
+    mail.subject = first.get("subject", "")[:998]
+    name, addr = parseaddr(first.get("from", ""))
     mail.from_addr, mail.from_name = addr.lower(), name
-    mail.to = _addresses(_header_str(msg, "To"))
-    mail.cc = _addresses(_header_str(msg, "Cc"))
-    mail.reply_to = parseaddr(_header_str(msg, "Reply-To"))[1].lower()
-    mid = _MSGIDS.findall(_header_str(msg, "Message-ID"))
-    mail.message_id = mid[0] if mid else _header_str(msg, "Message-ID")
-    mail.in_reply_to = _MSGIDS.findall(_header_str(msg, "In-Reply-To"))
-    mail.references = _MSGIDS.findall(_header_str(msg, "References"))
-    mail.date = _header_str(msg, "Date")
+    mail.to = _addresses(first.get("to", ""))
+    mail.cc = _addresses(first.get("cc", ""))
+    mail.reply_to = parseaddr(first.get("reply-to", ""))[1].lower()
+    mid = _MSGIDS.findall(first.get("message-id", ""))
+    mail.message_id = mid[0] if mid else first.get("message-id", "")
+    mail.in_reply_to = _MSGIDS.findall(first.get("in-reply-to", ""))
+    mail.references = _MSGIDS.findall(first.get("references", ""))
+    mail.date = first.get("date", "")
     try:
-        mail.content_type = msg.get_content_type()
+        mail.content_type = _LINESEP.sub("", msg.get_content_type())
     except Exception:
         mail.content_type = "text/plain"
     _walk(msg, mail)
     mail.defects.extend(type(d).__name__ for d in getattr(msg, "defects", []))
 
 
-def not_mail_reason(raw: bytes) -> str:
+def not_mail_reason(raw) -> str:
     """Why RAW is no e-mail message at all, or "" if it looks like one."""
-    if not raw.strip():
+    head = raw[:_CHUNK]
+    if not head.strip() and not any(raw[i:i + _CHUNK].strip() for i in range(_CHUNK, len(raw), _CHUNK)):
         return "empty input: no headers and no body"
-    if _HEADER_LINE.match(raw.lstrip(b"\r\n")) or raw.startswith(b"From "):
+    if _HEADER_LINE.match(head.lstrip(b"\r\n")) or head.startswith(b"From "):
         return ""
-    if b"\x00" in raw[:4096]:
+    if b"\x00" in head[:4096]:
         return "binary data (NUL bytes), not an e-mail message"
     return "no header fields at the start: not an e-mail message"
 
 
-def parse(raw: bytes) -> ParsedMail:
+def _structure(raw) -> StdMessage:
+    """message_from_bytes(raw, policy=compat32), fed in slices: the stdlib's parsebytes() first
+    makes one str of the whole message and a StringIO of it (four bytes a character)."""
+    parser = BytesFeedParser(policy=policy.compat32)
+    for start in range(0, len(raw), _CHUNK):
+        parser.feed(raw[start:start + _CHUNK])
+    return parser.close()
+
+
+def parse(raw) -> ParsedMail:
+    """RAW is the message's bytes, or anything that slices into bytes and has a length (an
+    SQLite blob opened for reading, so a large message is never whole in memory)."""
     mail = ParsedMail()
     mail.not_mail = not_mail_reason(raw)
     if mail.not_mail:
         return mail
     try:
-        _read(message_from_bytes(raw, policy=policy.default), mail)
-    except Exception as exc:  # the modern policy choked: read it the 1990s way
-        mail = ParsedMail(defects=[f"policy.default failed: {type(exc).__name__}"])
-        try:
-            _read(message_from_bytes(raw, policy=policy.compat32), mail)
-        except Exception as exc2:
-            mail.not_mail = f"unreadable message: {type(exc2).__name__}: {exc2}"
+        _read(_structure(raw), mail)
+    except Exception as exc:
+        mail = ParsedMail(not_mail=f"unreadable message: {type(exc).__name__}: {exc}")
     if not mail.headers and not mail.not_mail:
         mail.not_mail = "no header fields: not an e-mail message"
     return mail

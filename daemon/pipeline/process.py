@@ -2,9 +2,13 @@
 
 Decides how work is shared and how failure is contained. Messages are claimed in a short
 transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several daemons can share a registry;
-SQLite serialises writers anyway), then processed in batches: each message inside its own
+SQLite serialises writers anyway), then processed in batches: a batch's raw bytes are read and
+parsed before any write transaction begins, then each message is applied inside its own
 savepoint, so one bad message is rolled back and dead-lettered (`status = failed`, with the
-reason) while the ones behind it go on, and the batch commits once. A claim whose daemon died
+reason) while the ones behind it go on. A write transaction commits once it has taken
+`TRANSACTION_SECONDS`, or at once when the receiver is storing (`rt.writers`); the rest of the
+batch goes on in the next one: on SQLite a transaction holds the one write lock, and the
+receiver must not wait for case work before it can say `250`. A claim whose daemon died
 expires after `[pipeline].claim_lease_seconds`; a message that has been claimed five times
 without finishing is dead-lettered rather than retried forever. `reprocess` puts failed
 messages back to `received`.
@@ -14,11 +18,14 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
+import time
 from datetime import timedelta
 
 from sqlalchemy import or_, update
 from sqlmodel import Session, select
 
+from ..registry.db import is_sqlite, read_only
 from ..registry.lookup import Lookup
 from ..registry.models import Attachment as AttachmentRow
 from ..registry.models import Message, RawMessage, utcnow
@@ -30,6 +37,7 @@ from .verdict import NOT_MAIL
 log = logging.getLogger("sakspost.pipeline")
 MAX_CLAIMS = 5
 MAX_TEXT = 1_000_000
+TRANSACTION_SECONDS = 0.02
 
 
 def claim(rt, limit: int) -> list[int]:
@@ -68,13 +76,34 @@ def _record_parse(session: Session, message: Message, mail) -> None:
                                   content_type=att.content_type, size=len(att.data), data=att.data))
 
 
-def process_one(session: Session, rt, pk: int) -> str:
-    """Parse, classify and apply message PK inside the caller's transaction; return the verdict kind."""
+def parse_stored(rt, ids: list[int]) -> dict:
+    """pk -> ParsedMail for IDS, read without taking the write lock; on SQLite straight from
+    the stored blob, slice by slice."""
+    parsed = {}
+    for pk in ids:
+        with read_only(rt.engine).connect() as conn:
+            if is_sqlite(rt.engine):
+                try:
+                    with conn.connection.driver_connection.blobopen(
+                            RawMessage.__tablename__, "data", pk, readonly=True) as blob:
+                        parsed[pk] = parse(blob)
+                except sqlite3.Error:
+                    pass  # no such row: process_one finds out and says so
+            else:
+                data = conn.execute(select(RawMessage.data).where(RawMessage.message_pk == pk)).scalar()
+                if data is not None:
+                    parsed[pk] = parse(data)
+    return parsed
+
+
+def process_one(session: Session, rt, pk: int, mail=None) -> str:
+    """Classify and apply message PK (parsed as MAIL, or parsed here) inside the caller's
+    transaction; return the verdict kind."""
     message = session.get(Message, pk)
     if message.attempts > MAX_CLAIMS:
         raise handlers.DeadLetter(f"gave up after {message.attempts - 1} unfinished attempts")
-    raw = session.get(RawMessage, pk).data
-    mail = parse(raw)
+    if mail is None:
+        mail = parse(session.get(RawMessage, pk).data)
     mail.envelope_from = message.mail_from
     mail.roles = tuple(r for r in message.roles.split(",") if r)
     if mail.not_mail:
@@ -92,29 +121,40 @@ def process_one(session: Session, rt, pk: int) -> str:
 
 
 def process_batch(rt, ids: list[int]) -> dict[int, str]:
-    """Process IDS in one transaction, each in its own savepoint. Returns pk -> outcome."""
+    """Process IDS, each in its own savepoint, in as few short transactions as
+    TRANSACTION_SECONDS allows. Returns pk -> outcome."""
     outcome: dict[int, str] = {}
-    with Session(rt.engine, expire_on_commit=False) as session:
-        for pk in ids:
-            try:
-                with session.begin_nested():
-                    outcome[pk] = process_one(session, rt, pk)
-            except Exception as exc:
-                reason = str(exc) if isinstance(exc, handlers.DeadLetter) else f"{type(exc).__name__}: {exc}"
-                if not isinstance(exc, handlers.DeadLetter):
-                    log.exception("message %s failed in the pipeline", pk)
-                else:
-                    log.warning("message %s dead-lettered: %s", pk, reason)
-                message = session.get(Message, pk)
-                message.status = "failed"
-                message.error = reason[:2000]
-                message.claimed_at = None
-                session.add(message)
-                outcome[pk] = "failed"
-        session.commit()
+    parsed = parse_stored(rt, ids)
+    waiting = list(ids)
+    while waiting:
+        rt.writers.wait_turn()
+        with Session(rt.engine, expire_on_commit=False) as session:
+            started = time.monotonic()
+            while waiting and time.monotonic() - started < TRANSACTION_SECONDS and not rt.writers.waiting():
+                pk = waiting.pop(0)
+                outcome[pk] = _apply_one(session, rt, pk, parsed.pop(pk, None))
+            session.commit()
     if any(v != "failed" for v in outcome.values()):
         rt.wake_sender.set()
     return outcome
+
+
+def _apply_one(session: Session, rt, pk: int, mail) -> str:
+    try:
+        with session.begin_nested():
+            return process_one(session, rt, pk, mail)
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, handlers.DeadLetter) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, handlers.DeadLetter):
+            log.exception("message %s failed in the pipeline", pk)
+        else:
+            log.warning("message %s dead-lettered: %s", pk, reason)
+        message = session.get(Message, pk)
+        message.status = "failed"
+        message.error = reason[:2000]
+        message.claimed_at = None
+        session.add(message)
+        return "failed"
 
 
 def run_until_empty(rt) -> dict[int, str]:

@@ -3,12 +3,14 @@
 Decides how durability is configured. SQLite (the default) runs in WAL mode with
 `synchronous=FULL` (a committed message survives power loss, which is what our `250` promises),
 a busy timeout, and `BEGIN IMMEDIATE` for every transaction so writers queue instead of failing
-on lock upgrades (SQLAlchemy's documented recipe). PostgreSQL is used as it is.
+on lock upgrades (SQLAlchemy's documented recipe); a transaction that only reads (`read_only`)
+begins deferred, so it never waits for nor holds the write lock. PostgreSQL is used as it is.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -46,7 +48,15 @@ def _sqlite_recipe(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
+
+
+_READ_ONLY = "sakspost_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """ENGINE for transactions that only read: on SQLite they begin deferred (no write lock)."""
+    return engine.execution_options(**{_READ_ONLY: True})
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -63,3 +73,37 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+class WriterQueue:
+    """Inside one process, the receiver's commits go before the pipeline's next transaction.
+
+    SQLite has one writer at a time, and a writer that finds the lock taken sleeps in SQLite's
+    busy handler (up to 100 ms between tries) while the pipeline, which writes all the time
+    under a burst, takes the lock again. So the receiver says here that messages are waiting to
+    be stored (`arrive`, then `done`), and the pipeline ends its transaction early and waits
+    (`wait_turn`) meanwhile: a sender hears `250` without waiting for case work.
+    """
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._urgent = 0
+
+    def arrive(self, n: int = 1) -> None:
+        """N urgent writes are coming (messages waiting to be stored)."""
+        with self._changed:
+            self._urgent += n
+
+    def done(self, n: int = 1) -> None:
+        """N urgent writes are over."""
+        with self._changed:
+            self._urgent -= n
+            self._changed.notify_all()
+
+    def waiting(self) -> bool:
+        """Is an urgent writer storing, or about to?"""
+        return self._urgent > 0
+
+    def wait_turn(self, timeout: float = 5.0) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._urgent == 0, timeout)

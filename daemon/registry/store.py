@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
+from sqlalchemy import func, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -31,6 +32,7 @@ _TRACE = re.compile(
 )
 _HEADER_END = re.compile(rb"\r?\n\r?\n|\r\r")
 _MSGID = re.compile(rb"<([^<>\s]+)>")
+LARGE = 1 << 20  # bytes: a message this large is written to SQLite in slices
 
 
 class StorageError(Exception):
@@ -52,7 +54,7 @@ def header_block(raw: bytes) -> bytes:
 def fingerprint(raw: bytes) -> str:
     """SHA-256 over the message without its per-delivery trace header fields."""
     m = _HEADER_END.search(raw)
-    head, body = (raw[: m.start()], raw[m.start():]) if m else (raw, b"")
+    head, body = (raw[: m.start()], memoryview(raw)[m.start():]) if m else (raw, b"")
     digest = hashlib.sha256()
     skipping = False
     for line in head.splitlines(keepends=True):
@@ -91,6 +93,17 @@ def _merge(existing: str, new: tuple[str, ...]) -> str:
     return ",".join(have)
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """One message as a receiver hands it over: the raw bytes and the envelope."""
+
+    raw: bytes
+    source: str
+    roles: tuple[str, ...] = ("support",)
+    mail_from: str = ""
+    rcpt_tos: tuple[str, ...] = ()
+
+
 def store_raw(
     engine: Engine,
     raw: bytes,
@@ -105,49 +118,92 @@ def store_raw(
     Raises StorageError when the commit fails: the caller answers 451 (SMTP), exits 75
     (pipe delivery) or leaves the IMAP message where it is.
     """
-    fp = fingerprint(raw)
+    stored = store_group(engine, [Incoming(raw, source, tuple(roles), mail_from, tuple(rcpt_tos))])[0]
+    if isinstance(stored, StorageError):
+        raise stored
+    return stored
+
+
+def store_group(engine: Engine, items: list[Incoming]) -> list[Stored | StorageError]:
+    """Commit every one of ITEMS in one transaction (one fsync); what happened to each, in order.
+
+    Group commit: the receiver stores the messages of concurrent senders together, and answers
+    each sender only after the commit that covers its message. Raises StorageError when the
+    commit fails: then every sender of the group must be told to try again. If a uniqueness
+    conflict spoils the group (another delivery of one of them committed first, or a constraint
+    refused one), each is stored on its own, and a StorageError stands in for any that failed.
+    """
+    fingerprints = [fingerprint(item.raw) for item in items]
     try:
         with unit_of_work(engine) as session:
-            found = session.exec(select(Message).where(Message.fingerprint == fp)).first()
-            if found is not None:
-                merged = _merge(found.roles, roles)
-                if merged != found.roles:
-                    found.roles = merged
-                    found.rcpt_tos = _merge(found.rcpt_tos, rcpt_tos)
-                    session.add(found)
-                return Stored(found.id, True, tuple(merged.split(",")))
-            msg = Message(
-                direction="in",
-                fingerprint=fp,
-                message_id=message_id_of(raw),
-                size=len(raw),
-                source=source[:200],
-                mail_from=mail_from[:500],
-                rcpt_tos=",".join(rcpt_tos)[:2000],
-                roles=",".join(dict.fromkeys(roles)),
-                status="received",
-            )
-            session.add(msg)
-            session.flush()
-            session.add(RawMessage(message_pk=msg.id, data=raw))
-            pk = msg.id
-        return Stored(pk, False, tuple(roles))
+            return [_store(session, item, fp) for item, fp in zip(items, fingerprints)]
     except IntegrityError:
-        pass  # another delivery of the same message committed first: that one is ours too
+        pass
     except Exception as exc:
         raise StorageError(f"{type(exc).__name__}: {exc}") from exc
+    if len(items) > 1:
+        results: list[Stored | StorageError] = []
+        for item in items:
+            try:
+                results.append(store_raw(engine, item.raw, source=item.source, roles=item.roles,
+                                         mail_from=item.mail_from, rcpt_tos=item.rcpt_tos))
+            except StorageError as exc:
+                results.append(exc)
+        return results
+    item, fp = items[0], fingerprints[0]
     try:
         with unit_of_work(engine) as session:
             found = session.exec(select(Message).where(Message.fingerprint == fp)).first()
             if found is None:
                 raise StorageError("message vanished after a uniqueness conflict")
-            found.roles = _merge(found.roles, roles)
+            found.roles = _merge(found.roles, item.roles)
             session.add(found)
-            return Stored(found.id, True, tuple(found.roles.split(",")))
+            return [Stored(found.id, True, tuple(found.roles.split(",")))]
     except StorageError:
         raise
     except Exception as exc:
         raise StorageError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _store(session, item: Incoming, fp: str) -> Stored:
+    found = session.exec(select(Message).where(Message.fingerprint == fp)).first()
+    if found is not None:  # stored before, or earlier in this group
+        merged = _merge(found.roles, item.roles)
+        if merged != found.roles:
+            found.roles = merged
+            found.rcpt_tos = _merge(found.rcpt_tos, item.rcpt_tos)
+            session.add(found)
+        return Stored(found.id, True, tuple(merged.split(",")))
+    msg = Message(
+        direction="in",
+        fingerprint=fp,
+        message_id=message_id_of(item.raw),
+        size=len(item.raw),
+        source=item.source[:200],
+        mail_from=item.mail_from[:500],
+        rcpt_tos=",".join(item.rcpt_tos)[:2000],
+        roles=",".join(dict.fromkeys(item.roles)),
+        status="received",
+    )
+    session.add(msg)
+    session.flush()
+    _add_raw(session, msg.id, item.raw)
+    return Stored(msg.id, False, tuple(item.roles))
+
+
+def _add_raw(session, pk: int, raw: bytes) -> None:
+    """The raw bytes' row. On SQLite a large message is written through an incremental blob:
+    bound as a parameter, SQLite would copy it and keep that copy bound to the cached INSERT
+    until the next message is stored (25 MB of resident memory for a 25 MB message)."""
+    if len(raw) < LARGE or session.get_bind().dialect.name != "sqlite":
+        session.add(RawMessage(message_pk=pk, data=raw))
+        return
+    conn = session.connection()
+    conn.execute(insert(RawMessage).values(message_pk=pk, data=func.zeroblob(len(raw))))
+    view = memoryview(raw)
+    with conn.connection.driver_connection.blobopen(RawMessage.__tablename__, "data", pk) as blob:
+        for start in range(0, len(view), LARGE):
+            blob.write(view[start:start + LARGE])
 
 
 def find_document(session, identity: bytes) -> Message | None:

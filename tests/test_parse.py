@@ -1,0 +1,51 @@
+"""The parser reads headers once, as policy.default reads them, and never raises."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from email.utils import parseaddr
+
+import pytest
+
+from daemon.pipeline.parse import parse
+
+from conftest import SHARED
+
+CPYTHON = sorted((SHARED / "corpus" / "real" / "cpython").glob("msg_*.txt"))
+
+
+def test_each_header_keeps_its_own_value():
+    raw = (b"Received: from a.example by b.example\r\nReceived: from c.example by d.example\r\n"
+           b"From: =?utf-8?q?Kari_S=C3=A6ther?= <Kari@Sykehus.example>\r\n"
+           b"Subject: =?iso-8859-1?q?Feil_p=E5_XCA?=\r\nTo: \"Brukerst\xc3\xb8tte\" <bs@sykehus.example>\r\n"
+           b"\r\nHei\r\n")
+    mail = parse(raw)
+    assert [v for k, v in mail.headers if k == "Received"] == ["from a.example by b.example",
+                                                               "from c.example by d.example"]
+    assert mail.subject == "Feil på XCA"
+    assert (mail.from_name, mail.from_addr) == ("Kari Sæther", "kari@sykehus.example")
+    assert mail.to == ["bs@sykehus.example"]
+    assert mail.header("to") == "Brukerstøtte <bs@sykehus.example>"
+    assert mail.text == "Hei\r\n"
+
+
+def test_a_header_policy_default_cannot_read_is_kept_raw():
+    mail = parse(b"From: kari@sykehus.example\r\nTo: \"\r\nSubject: =?x-unknown?q?hei?=\r\n\r\nbody\r\n")
+    assert mail.not_mail == ""
+    assert mail.header("To") in ('"', "")
+    assert mail.subject.endswith("hei")
+
+
+@pytest.mark.skipif(not CPYTHON, reason="shared/corpus/real is not beside the repository")
+@pytest.mark.parametrize("path", CPYTHON, ids=lambda p: p.name)
+def test_values_are_those_policy_default_gives(path):
+    raw = path.read_bytes()
+    mail = parse(raw)
+    try:
+        std = message_from_bytes(raw, policy=policy.default)
+        subject = " ".join(str(std.get("Subject", "")).split())
+        sender = parseaddr(" ".join(str(std.get("From", "")).split()))[1].lower()
+    except Exception:
+        pytest.skip("policy.default itself cannot read this one")
+    assert mail.subject == subject[:998]
+    assert mail.from_addr == sender
