@@ -46,7 +46,7 @@ def cmd_run(args) -> int:
 
 def cmd_ingest(args) -> int:
     from ..pipeline.process import run_until_empty
-    from ..receive.files import ingest_bytes, ingest_path
+    from ..receive.files import ingest
     from ..registry.models import Message
     from ..registry.store import StorageError
 
@@ -55,25 +55,19 @@ def cmd_ingest(args) -> int:
     origin: dict[int, str] = {}
     problems = 0
     try:
-        for name in args.files:
-            try:
-                if name == "-":
-                    stored = ingest_bytes(rt, sys.stdin.buffer.read(), source="stdin", roles=roles)
-                    error = ""
-                else:
-                    outcome = ingest_path(rt, name, roles=roles)
-                    stored, error = outcome.stored, outcome.error
-            except StorageError as exc:
-                print(f"{name}: temporary storage failure, nothing stored: {exc}", file=sys.stderr)
-                return EX_TEMPFAIL
-            if error:
-                print(f"{name}: {error}", file=sys.stderr)
-                problems += 1
-                continue
-            for s in stored:
-                origin.setdefault(s.pk, name)
+        try:
+            for name, result in ingest(rt, args.files, roles=roles, stdin=sys.stdin.buffer):
+                if isinstance(result, str):
+                    print(f"{name}: {result}", file=sys.stderr)
+                    problems += 1
+                    continue
+                origin.setdefault(result.pk, name)
                 if not args.quiet:
-                    print(f"{name}: {'already stored as' if s.duplicate else 'stored as'} message {s.pk}")
+                    print(f"{name}: {'already stored as' if result.duplicate else 'stored as'} message {result.pk}")
+        except StorageError as exc:
+            print(f"temporary storage failure; what is not listed as stored was not stored: {exc}",
+                  file=sys.stderr)
+            return EX_TEMPFAIL
         if args.no_process:
             return 1 if problems else 0
         outcomes = run_until_empty(rt)
