@@ -12,7 +12,6 @@ from ..pii import mask_identity_numbers
 from .common import case_data, date_arg, open_runtime
 
 
-
 def cmd_cases_list(args) -> int:
     from datetime import timedelta
 

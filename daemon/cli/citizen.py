@@ -11,7 +11,6 @@ from .. import views
 from .common import date_arg, open_runtime, acting_user
 
 
-
 def _citizen_step(args, step) -> int:
     """Run STEP(session, rt, case, form) on the citizen case args.id and commit; 1 if refused."""
     from ..citizen import workflow

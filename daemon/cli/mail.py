@@ -12,6 +12,7 @@ from .. import views
 from ..pii import mask_identity_numbers
 from .common import EX_TEMPFAIL, open_runtime
 
+BATCH_TRANSACTION_SECONDS = 0.5  # no receiver waits on this process's write lock
 
 
 def cmd_check_config(args) -> int:
@@ -70,7 +71,7 @@ def cmd_ingest(args) -> int:
             return EX_TEMPFAIL
         if args.no_process:
             return 1 if problems else 0
-        outcomes = run_until_empty(rt)
+        outcomes = run_until_empty(rt, transaction_seconds=BATCH_TRANSACTION_SECONDS)
         with Session(rt.engine) as session:
             for pk, result in sorted(outcomes.items()):
                 if result == "failed":
@@ -89,7 +90,7 @@ def cmd_reprocess(args) -> int:
     rt = open_runtime(args)
     try:
         n = requeue_failed(rt, args.ids or None)
-        outcomes = run_until_empty(rt)
+        outcomes = run_until_empty(rt, transaction_seconds=BATCH_TRANSACTION_SECONDS)
         failed = sum(1 for v in outcomes.values() if v == "failed")
         print(f"reprocessed {n} message(s): {n - failed} done, {failed} still failing")
         return 1 if failed else 0

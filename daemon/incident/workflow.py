@@ -119,10 +119,11 @@ def missing(rt, case: Case) -> list[str]:
     return fields.missing(require_actor=bool(rt.config.actor))
 
 
-def review(session: Session, rt, case: Case, *, who: str, message: Message | None) -> None:
+def review(session: Session, rt, case: Case, *, who: str, message: Message | None,
+           first: Message | None = None) -> None:
     """Move the case to open or awaiting_info, escalate A/B, and answer the reporter once."""
     lacking = missing(rt, case)
-    first = first_message(session, case)
+    first = first or first_message(session, case)  # a new report is its own first message
     if lacking:
         if case.state != states.AWAITING_INFO:
             cases.transition(session, case, states.AWAITING_INFO, who=who,

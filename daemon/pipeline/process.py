@@ -120,7 +120,7 @@ def process_one(session: Session, rt, pk: int, mail=None) -> str:
     return verdict.kind
 
 
-def process_batch(rt, ids: list[int]) -> dict[int, str]:
+def process_batch(rt, ids: list[int], transaction_seconds: float = TRANSACTION_SECONDS) -> dict[int, str]:
     """Process IDS, each in its own savepoint, in as few short transactions as
     TRANSACTION_SECONDS allows. Returns pk -> outcome."""
     outcome: dict[int, str] = {}
@@ -130,7 +130,7 @@ def process_batch(rt, ids: list[int]) -> dict[int, str]:
         rt.writers.wait_turn()
         with Session(rt.engine, expire_on_commit=False) as session:
             started = time.monotonic()
-            while waiting and time.monotonic() - started < TRANSACTION_SECONDS and not rt.writers.waiting():
+            while waiting and time.monotonic() - started < transaction_seconds and not rt.writers.waiting():
                 pk = waiting.pop(0)
                 outcome[pk] = _apply_one(session, rt, pk, parsed.pop(pk, None))
             session.commit()
@@ -157,14 +157,15 @@ def _apply_one(session: Session, rt, pk: int, mail) -> str:
         return "failed"
 
 
-def run_until_empty(rt) -> dict[int, str]:
-    """Process every waiting message; return what happened to each."""
+def run_until_empty(rt, transaction_seconds: float = TRANSACTION_SECONDS) -> dict[int, str]:
+    """Process every waiting message; return what happened to each. A batch command with no
+    receiver in its process (`ingest`, `reprocess`) may hold longer transactions: fewer fsyncs."""
     done: dict[int, str] = {}
     while True:
         ids = claim(rt, rt.config.pipeline.batch_size)
         if not ids:
             return done
-        done.update(process_batch(rt, ids))
+        done.update(process_batch(rt, ids, transaction_seconds))
 
 
 def requeue_failed(rt, ids: list[int] | None = None) -> int:

@@ -37,6 +37,11 @@ def audit(session: Session, case: Case, action: str, *, who: str = "system",
 def next_case_id(session: Session, now: datetime | None = None) -> str:
     """SAK-YYYY-NNNNNN: the next number in this year's series, safe across processes."""
     year = (now or utcnow()).year
+    with session.no_autoflush:  # the counter depends on no pending row: don't flush for it
+        return _next_number(session, year)
+
+
+def _next_number(session: Session, year: int) -> str:
     for _ in range(3):
         got = session.exec(
             update(CaseCounter).where(CaseCounter.year == year)

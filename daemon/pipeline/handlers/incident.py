@@ -30,7 +30,7 @@ def new_report(session: Session, rt, message, mail, verdict) -> None:
 
 
 def open_and_acknowledge(session: Session, rt, case: Case, message, *, who: str) -> None:
-    workflow.review(session, rt, case, who=who, message=message)
+    workflow.review(session, rt, case, who=who, message=message, first=message)
     if case.state != states.AWAITING_INFO:  # the request for details doubles as the acknowledgement
         workflow.acknowledge(session, rt, case, message)
 
