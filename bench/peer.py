@@ -51,14 +51,39 @@ def sakspost_command(config: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "daemon", "--config", str(config), *args]
 
 
+def process_tree(pid: int) -> list[int]:
+    """PID and all its descendants (the daemon runs its pipeline in a child process)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
 def rss_kb(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak) of PID in KiB."""
-    found = {}
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                key, value = line.split(":", 1)
-                found[key] = int(value.split()[0])
+    """VmRSS and VmHWM (peak) in KiB, summed over PID and its descendants: the daemon's memory is
+    that of all its processes (summing each one's peak over-states the peak, never under-states it)."""
+    found = {"VmRSS": 0, "VmHWM": 0}
+    for member in process_tree(pid):
+        try:
+            with open(f"/proc/{member}/status") as status:
+                for line in status:
+                    if line.startswith(("VmRSS:", "VmHWM:")):
+                        key, value = line.split(":", 1)
+                        found[key] += int(value.split()[0])
+        except OSError:
+            if member == pid:
+                raise
     return found
 
 
@@ -146,8 +171,9 @@ class Daemon:
         """Reset the kernel's peak-RSS mark (VmHWM) and our sampled peak; False if not allowed."""
         self.samples_peak_kb = 0
         try:
-            with open(f"/proc/{self.proc.pid}/clear_refs", "w") as f:
-                f.write("5")
+            for member in process_tree(self.proc.pid):
+                with open(f"/proc/{member}/clear_refs", "w") as f:
+                    f.write("5")
             return True
         except OSError:
             return False
