@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 
 from sqlalchemy.engine import make_url
 
@@ -101,6 +102,9 @@ class Daemon:
 
 def run(rt: Runtime) -> int:
     memory.return_large_blocks()
+    # The pipeline thread is CPU-bound; a shorter switch interval than the default 5 ms lets the
+    # event loop answer `250` sooner while a burst is processed (p99 DATA->250 at 50/s).
+    sys.setswitchinterval(0.001)
     daemon = Daemon(rt)
     verify_every = min(60.0, max(1.0, rt.config.incident.verification_hours * 3600 / 4))
     daemon.clock.every("close_verified_incidents", verify_every, lambda: close_verified(rt), first_in=1)
