@@ -7,20 +7,18 @@ Identity numbers are masked (`311299*****`) unless the caller asks for them.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, select
 
 from .pii import mask_identity_numbers
-from .registry.models import AuditEvent, Case, CaseActor, CitizenForm, Message, MailboxState, OutboxMail
+from .registry.models import AuditEvent, Case, CaseActor, CitizenForm, Message, MailboxState, OutboxMail, as_utc
 
 
 def _iso(value):
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        return as_utc(value).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     if isinstance(value, date):
         return value.isoformat()
     return value

@@ -13,22 +13,17 @@ from pathlib import Path
 import pytest
 from conftest import incident_mail, wait_until
 
-from tests.peers.dovecot import Dovecot, dovecot_binary
+from tests.peers.dovecot import Dovecot
 
 # One user per test on the shared server, so the tests keep out of each other's way.
 USERS = {name: f"pw-{name}" for name in ("idle", "backlog", "killed", "polling", "good", "bad", "check")}
 OWN_USERS = {"alice": "pw-alice"}
 
 
-def require_dovecot() -> None:
-    if dovecot_binary() is None:
-        pytest.skip("dovecot not installed (apt-get install dovecot-imapd)")
-
 
 @pytest.fixture(scope="module")
 def imap(tmp_path_factory) -> Dovecot:
     """One Dovecot for the module; never restarted by a test."""
-    require_dovecot()
     with Dovecot(tmp_path_factory.mktemp("dovecot"), USERS) as server:
         yield server
 
@@ -36,7 +31,6 @@ def imap(tmp_path_factory) -> Dovecot:
 @pytest.fixture
 def own_imap(tmp_path) -> Dovecot:
     """A Dovecot of the test's own, for tests that restart it."""
-    require_dovecot()
     with Dovecot(tmp_path / "dovecot", OWN_USERS) as server:
         yield server
 

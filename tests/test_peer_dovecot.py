@@ -11,7 +11,7 @@ import pytest
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from tests.peers.dovecot import Dovecot, dovecot_binary
+from tests.peers.dovecot import Dovecot
 
 USERS = {"alice": "secret", "bob": "hunter2"}
 
@@ -42,15 +42,10 @@ def make_message(n: int) -> bytes:
     ).encode()
 
 
-def require_dovecot() -> None:
-    if dovecot_binary() is None:
-        pytest.skip("dovecot not installed (apt-get install dovecot-imapd)")
-
 
 @pytest.fixture
 def dovecot(tmp_path: Path) -> Iterator[Dovecot]:
     """A fresh server, for tests that stop or restart it."""
-    require_dovecot()
     with Dovecot(tmp_path, USERS) as server:
         yield server
 
@@ -58,7 +53,6 @@ def dovecot(tmp_path: Path) -> Iterator[Dovecot]:
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dovecot]:
     """One server for the whole module; never stop it in a test."""
-    require_dovecot()
     with Dovecot(tmp_path_factory.mktemp("dovecot"), SHARED_USERS) as server:
         yield server
 
@@ -77,7 +71,6 @@ def test_starts_on_loopback_and_accepts_login(shared: Dovecot) -> None:
 
 
 def test_close_stops_server(tmp_path: Path) -> None:
-    require_dovecot()
     server = Dovecot(tmp_path, USERS)
     with server:
         port = server.port

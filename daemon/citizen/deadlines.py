@@ -26,7 +26,7 @@ from sqlmodel import Session, select
 
 from ..config import FORM_TYPES
 from ..registry import cases, states
-from ..registry.models import Case, CitizenForm
+from ..registry.models import Case, CitizenForm, as_utc
 
 log = logging.getLogger("sakspost.citizen")
 OSLO = ZoneInfo("Europe/Oslo")
@@ -53,9 +53,7 @@ def title(form_type: str | None) -> str:
 
 def local_date(moment: datetime) -> date:
     """The Norwegian calendar day of MOMENT (naive datetimes are UTC, as stored)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(OSLO).date()
+    return as_utc(moment).astimezone(OSLO).date()
 
 
 def today() -> date:

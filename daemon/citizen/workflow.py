@@ -25,13 +25,13 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 
 from sqlmodel import Session, select
 
 from .. import pii
 from ..registry import cases, states, store
-from ..registry.models import Case, CitizenForm, Message, utcnow
+from ..registry.models import Case, CitizenForm, Message, as_utc, utcnow
 from .deadlines import OSLO, NotAllowed, deadline_for, nb_date, title
 from .forms import FIELD_KEYS, FormReading, extract_fields, missing_fields, pdf_text, read_form
 
@@ -111,14 +111,10 @@ def duplicate_key(form_type: str | None, fields: dict, reply_address: str) -> st
 def find_duplicate(session: Session, config, key: str, submitted_at: datetime) -> CitizenForm | None:
     if not key:
         return None
-    cutoff = _utc(submitted_at) - timedelta(hours=config.citizen.duplicate_window_hours)
+    cutoff = as_utc(submitted_at) - timedelta(hours=config.citizen.duplicate_window_hours)
     return session.exec(select(CitizenForm).where(CitizenForm.duplicate_key == key,
                                                   CitizenForm.submitted_at >= cutoff)
                         .order_by(CitizenForm.submitted_at).limit(1)).first()
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def _flags(current: str, **wanted: bool) -> str:
@@ -156,7 +152,7 @@ def register(session: Session, rt, message: Message, sub: Submission) -> tuple[C
         received_at=sub.received, deadline=deadline,
         flags=_flags("", needs_completion=not reading.complete, unrouted=placement.routed_by == "default"),
     )
-    form = CitizenForm(channel=sub.channel, reply_address=sub.reply_address, submitted_at=_utc(sub.submitted_at),
+    form = CitizenForm(channel=sub.channel, reply_address=sub.reply_address, submitted_at=as_utc(sub.submitted_at),
                        duplicate_key=key, routed_by=placement.routed_by, original_deadline=deadline,
                        missing=",".join(reading.missing), fields_json=json.dumps(fields, ensure_ascii=False),
                        **{k: fields.get(k, "") for k in FIELD_COLUMNS})

@@ -8,18 +8,12 @@ NHN's reference, and how long each step took.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlmodel import Session, select
 
-from ..registry.models import AuditEvent, Case, Message, OutboxMail
+from ..registry.models import AuditEvent, Case, Message, OutboxMail, as_utc
 from ..views import _iso, audit_json, case_json
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def export(session: Session, case: Case, show_pii: bool = False) -> dict:
@@ -53,7 +47,7 @@ def export_markdown(data: dict) -> str:
 def _minutes(a: datetime | None, b: datetime | None) -> float | None:
     if a is None or b is None:
         return None
-    return round((_aware(b) - _aware(a)).total_seconds() / 60, 1)
+    return round((as_utc(b) - as_utc(a)).total_seconds() / 60, 1)
 
 
 def escalations(session: Session, *, actor: str | None = None, since: datetime | None = None) -> list[dict]:
@@ -64,7 +58,7 @@ def escalations(session: Session, *, actor: str | None = None, since: datetime |
             continue
         if actor and actor not in (case.actor, case.lead_actor):
             continue
-        if since and _aware(case.created_at) < since:
+        if since and as_utc(case.created_at) < since:
             continue
         forward = session.exec(select(OutboxMail).where(OutboxMail.case_id == case.id,
                                                         OutboxMail.purpose == "nhn_forward")

@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from ..citizen.forms import pdf_text
 from ..pii import contains_identity_number
 from ..registry import cases, states
-from ..registry.models import Attachment, Case, CaseActor, Message, utcnow
+from ..registry.models import Attachment, Case, CaseActor, Message, as_utc, utcnow
 from .fields import ESCALATE, ReportFields
 
 FIELD_NAMES_NB = {
@@ -138,7 +138,7 @@ def review(session: Session, rt, case: Case, *, who: str, message: Message | Non
 def request_info(session: Session, rt, case: Case, lacking: list[str], first: Message | None) -> bool:
     interval = timedelta(hours=rt.config.incident.info_request_interval_hours)
     now = utcnow()
-    if case.info_requested_at is not None and now - _aware(case.info_requested_at) < interval:
+    if case.info_requested_at is not None and now - as_utc(case.info_requested_at) < interval:
         cases.note(session, case, "info_request_skipped", detail={"missing": lacking,
                                                                   "reason": "already asked within the interval"})
         return False
@@ -149,11 +149,6 @@ def request_info(session: Session, rt, case: Case, lacking: list[str], first: Me
                to=[case.reporter], purpose="info_request", reply_to_message=first)
     return True
 
-
-def _aware(value):
-    from datetime import timezone
-
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def acknowledge(session: Session, rt, case: Case, message: Message) -> None:

@@ -56,9 +56,7 @@ def parse(text: str) -> list[Line]:
     found: list[Line] = []
     for raw in text.splitlines():
         if not raw.strip():
-            if found:
-                continue
-            continue
+            continue  # blank lines before and between command lines
         m = _COMMAND.match(raw)
         if not m:
             break

@@ -18,6 +18,13 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(moment: datetime | None) -> datetime | None:
+    """MOMENT in UTC; a naive value (as some databases give back) is taken to be UTC already."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
 class Case(SQLModel, table=True):
     """A case: an incident report from health personnel or a citizen's form."""
 

@@ -103,7 +103,8 @@ class Dovecot:
     def __init__(self, tmp_root: Path, users: dict[str, str]) -> None:
         binary = dovecot_binary()
         if binary is None:
-            raise RuntimeError("dovecot not found; install the dovecot-imapd package")
+            raise RuntimeError("dovecot not found: the IMAP tests need a real Dovecot; "
+                               "run `bash .ci/run` (it installs dovecot-imapd) or apt-get install dovecot-imapd")
         for name, password in users.items():
             for value in (name, password):
                 if not value or any(c in value for c in ":\r\n\0"):
