@@ -33,10 +33,10 @@ def enqueue(session: Session, mail: Composed, *, case_id: str | None, purpose: s
         text=mail.text,
     )
     session.add(msg)
-    session.flush()
-    session.add(RawMessage(message_pk=msg.id, data=mail.raw))
+    # Linked by relationship, not by id: all three rows are written by the caller's next flush.
+    session.add(RawMessage(message=msg, data=mail.raw))
     row = OutboxMail(
-        message_pk=msg.id,
+        message=msg,
         case_id=case_id,
         purpose=purpose,
         mail_from=envelope_from,

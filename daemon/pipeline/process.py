@@ -38,6 +38,7 @@ log = logging.getLogger("sakspost.pipeline")
 MAX_CLAIMS = 5
 MAX_TEXT = 1_000_000
 TRANSACTION_SECONDS = 0.02
+PREFETCH = 100
 
 
 def claim(rt, limit: int) -> list[int]:
@@ -69,8 +70,9 @@ def _record_parse(session: Session, message: Message, mail) -> None:
     message.references = " ".join(mail.references)
     message.headers = json.dumps(mail.headers, ensure_ascii=False)
     message.text = mail.text[:MAX_TEXT]
-    for old in session.exec(select(AttachmentRow).where(AttachmentRow.message_pk == message.id)).all():
-        session.delete(old)
+    if message.attempts > 1:  # an earlier attempt may have got as far as this
+        for old in session.exec(select(AttachmentRow).where(AttachmentRow.message_pk == message.id)).all():
+            session.delete(old)
     for att in mail.attachments:
         session.add(AttachmentRow(message_pk=message.id, filename=att.filename,
                                   content_type=att.content_type, size=len(att.data), data=att.data))
@@ -109,8 +111,10 @@ def process_one(session: Session, rt, pk: int, mail=None) -> str:
     if mail.not_mail:
         message.classification = NOT_MAIL
         raise handlers.DeadLetter(mail.not_mail)
-    _record_parse(session, message, mail)
+    # Classified before the parse is recorded: the rules' lookups then find nothing of this
+    # message waiting to be flushed, and its row is written in one UPDATE.
     verdict = classify(mail, Lookup(session, rt.config, rt.tokens))
+    _record_parse(session, message, mail)
     message.classification = verdict.kind
     handlers.apply(session, rt, message, mail, verdict)
     message.status = "processed"
@@ -130,6 +134,8 @@ def process_batch(rt, ids: list[int], transaction_seconds: float = TRANSACTION_S
         rt.writers.wait_turn()
         with Session(rt.engine, expire_on_commit=False) as session:
             started = time.monotonic()
+            # One SELECT for the rows this transaction may reach; `session.get` then finds them.
+            session.exec(select(Message).where(Message.id.in_(waiting[:PREFETCH]))).all()
             while waiting and time.monotonic() - started < transaction_seconds and not rt.writers.waiting():
                 pk = waiting.pop(0)
                 outcome[pk] = _apply_one(session, rt, pk, parsed.pop(pk, None))

@@ -25,9 +25,14 @@ def _json(detail: dict | None) -> str:
 
 
 def audit(session: Session, case: Case, action: str, *, who: str = "system",
-          detail: dict | None = None, message_pk: int | None = None) -> AuditEvent:
+          detail: dict | None = None, message_pk: int | None = None,
+          message: Message | None = None) -> AuditEvent:
+    """Record ACTION on CASE. The mail it concerns is MESSAGE_PK, or MESSAGE when that row
+    is not written yet (a mail queued in this transaction)."""
     event = AuditEvent(case_id=case.id, action=action, who=who or "system",
                        detail=_json(detail), message_pk=message_pk)
+    if message is not None:
+        event.message = message
     session.add(event)
     case.updated_at = utcnow()
     session.add(case)
@@ -65,7 +70,6 @@ def open_case(session: Session, kind: str, *, who: str, message_pk: int | None =
     if now is not None:
         case.created_at = case.updated_at = now
     session.add(case)
-    session.flush()
     audit(session, case, "opened", who=who, message_pk=message_pk,
           detail={"kind": kind, **{k: v for k, v in fields.items() if v not in (None, "")}})
     return case
@@ -180,7 +184,7 @@ def send(session: Session, rt, case: Case | None, template: str, context: dict, 
     row = outbox.enqueue(session, composed, case_id=case.id if case else None, purpose=purpose,
                          envelope_from=rt.config.identity.address)
     if case is not None:
-        audit(session, case, "mail_queued", who=who, message_pk=row.message_pk,
+        audit(session, case, "mail_queued", who=who, message=row.message,
               detail={"purpose": purpose, "to": list(composed.recipients),
                       "subject": composed.subject, "message_id": composed.message_id})
     return row

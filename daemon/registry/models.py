@@ -11,7 +11,16 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy.orm import relationship
+from sqlmodel import Field, Relationship, SQLModel
+
+
+def _parent(target: str):
+    """A many-to-one link, declared so that one flush writes a parent before the rows that
+    refer to it (the unit of work orders tables by relationships, not by foreign keys) and so
+    that a row can point at a parent that has no id yet. Never read: loading it would cost a
+    query; code reads the foreign key column."""
+    return Relationship(sa_relationship=relationship(target, lazy="raise"))
 
 
 def utcnow() -> datetime:
@@ -70,6 +79,7 @@ class CitizenForm(SQLModel, table=True):
     """
 
     case_id: str = Field(primary_key=True, foreign_key="case.id", max_length=20)
+    case: Case | None = _parent("Case")
     channel: str = "email"  # email | post: how the form reached us
     reply_address: str = ""  # where the citizen's receipt goes ("" for paper forms)
     submitted_at: datetime = Field(default_factory=utcnow, index=True)
@@ -111,6 +121,7 @@ class CaseActor(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("case_id", "actor_id"),)
     id: int | None = Field(default=None, primary_key=True)
     case_id: str = Field(foreign_key="case.id", index=True)
+    case: Case | None = _parent("Case")
     actor_id: str
     role: str = "member"  # member | vendor
     added_at: datetime = Field(default_factory=utcnow)
@@ -135,6 +146,7 @@ class Message(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow)
     processed_at: datetime | None = None
     case_id: str | None = Field(default=None, foreign_key="case.id", index=True)
+    case: Case | None = _parent("Case")
     classification: str = ""
     subject: str = ""
     from_addr: str = ""
@@ -148,12 +160,14 @@ class RawMessage(SQLModel, table=True):
     """The bytes exactly as they arrived (or as they were sent): the record."""
 
     message_pk: int = Field(primary_key=True, foreign_key="message.id")
+    message: Message | None = _parent("Message")
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class Attachment(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     message_pk: int = Field(foreign_key="message.id", index=True)
+    message: Message | None = _parent("Message")
     filename: str = ""
     content_type: str = ""
     size: int = 0
@@ -165,11 +179,13 @@ class AuditEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: str = Field(foreign_key="case.id", index=True)
+    case: Case | None = _parent("Case")
     at: datetime = Field(default_factory=utcnow)
     who: str = "system"
     action: str
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # JSON object
     message_pk: int | None = Field(default=None, foreign_key="message.id")
+    message: Message | None = _parent("Message")
 
 
 class OutboxMail(SQLModel, table=True):
@@ -178,6 +194,8 @@ class OutboxMail(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     message_pk: int = Field(foreign_key="message.id", unique=True)
     case_id: str | None = Field(default=None, foreign_key="case.id", index=True)
+    message: Message | None = _parent("Message")
+    case: Case | None = _parent("Case")
     purpose: str = ""  # acknowledgement | info_request | nhn_forward | ...
     mail_from: str = ""  # envelope sender
     recipients: str = ""  # comma-separated envelope recipients

@@ -136,7 +136,9 @@ def store_group(engine: Engine, items: list[Incoming]) -> list[Stored | StorageE
     fingerprints = [fingerprint(item.raw) for item in items]
     try:
         with unit_of_work(engine) as session:
-            return [_store(session, item, fp) for item, fp in zip(items, fingerprints)]
+            known = {m.fingerprint: m for m in session.exec(
+                select(Message).where(Message.fingerprint.in_(set(fingerprints))))}
+            return [_store(session, item, fp, known) for item, fp in zip(items, fingerprints)]
     except IntegrityError:
         pass
     except Exception as exc:
@@ -165,8 +167,10 @@ def store_group(engine: Engine, items: list[Incoming]) -> list[Stored | StorageE
         raise StorageError(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _store(session, item: Incoming, fp: str) -> Stored:
-    found = session.exec(select(Message).where(Message.fingerprint == fp)).first()
+def _store(session, item: Incoming, fp: str, known: dict[str, Message]) -> Stored:
+    """Store ITEM unless KNOWN (fingerprint -> row, read at the start of the group and kept
+    up to date here) has it already."""
+    found = known.get(fp)
     if found is not None:  # stored before, or earlier in this group
         merged = _merge(found.roles, item.roles)
         if merged != found.roles:
@@ -187,6 +191,7 @@ def _store(session, item: Incoming, fp: str) -> Stored:
     )
     session.add(msg)
     session.flush()
+    known[fp] = msg
     _add_raw(session, msg.id, item.raw)
     return Stored(msg.id, False, tuple(item.roles))
 
