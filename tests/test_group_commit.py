@@ -7,13 +7,14 @@ import asyncio
 import smtplib
 import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from conftest import incident_mail
 from daemon.receive.smtp import GroupCommit
-from daemon.registry.db import open_engine
+from daemon.registry.db import WriterQueue, open_engine
 from daemon.registry.store import Incoming, StorageError, Stored, store_group
 
 
@@ -115,3 +116,77 @@ def test_concurrent_senders_during_a_storage_failure_all_hear_451(sakspost):
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(send, range(16))) == [250] * 16
     assert db.execute("SELECT count(*) FROM message WHERE direction = 'in'").fetchone() == (16,)
+
+
+def test_background_writers_take_turns_and_none_starts_while_a_message_waits():
+    writers = WriterQueue()
+    log: list[str] = []
+    a_inside, b_trying = threading.Event(), threading.Event()
+
+    def a():
+        with writers.background():
+            log.append("a begins")
+            a_inside.set()
+            b_trying.wait(5)
+            time.sleep(0.05)  # b is waiting meanwhile
+            log.append("a ends")
+
+    def b():
+        a_inside.wait(5)
+        b_trying.set()
+        with writers.background():
+            log.append("b begins")
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert log == ["a begins", "a ends", "b begins"]
+
+    writers.arrive()  # a message is waiting to be stored
+    started = threading.Event()
+
+    def c():
+        with writers.background():
+            started.set()
+
+    c = threading.Thread(target=c)
+    c.start()
+    assert not started.wait(0.2), "a background transaction began while a message waited"
+    writers.done()
+    assert started.wait(5)
+    c.join(5)
+
+
+def test_the_receiver_stores_as_soon_as_the_pipelines_transaction_ends(tmp_path):
+    """The pipeline holds SQLite's write lock; a message arrives. The pipeline sees it waiting,
+    commits, and the message is stored right after, never inside SQLite's busy handler."""
+    engine = open_engine(f"sqlite:///{tmp_path}/r.db")
+    writers = WriterQueue()
+    log: list[str] = []
+    holding = threading.Event()
+
+    def pipeline():
+        with writers.background(), engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE work (n INTEGER)")
+            holding.set()
+            while not writers.waiting():
+                time.sleep(0.001)
+            log.append("pipeline commits")
+        log.append("pipeline ended")
+
+    def store(engine_, items):
+        log.append("receiver stores")
+        return store_group(engine_, items)
+
+    async def receive():
+        await asyncio.to_thread(holding.wait, 5)
+        return await GroupCommit(engine, store=store, writers=writers).commit(_incoming(1))
+
+    worker = threading.Thread(target=pipeline)
+    worker.start()
+    stored = asyncio.run(receive())
+    worker.join(5)
+    assert log == ["pipeline commits", "pipeline ended", "receiver stores"]
+    assert not stored.duplicate and stored.pk

@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlalchemy import or_, update
 from sqlmodel import Session, select
 
+from ..registry.db import read_only
 from ..registry.models import Message, OutboxMail, RawMessage, utcnow
 
 log = logging.getLogger("sakspost.sender")
@@ -89,7 +90,7 @@ def _backoff(outbox, attempts: int) -> timedelta:
 def claim_due(rt, limit: int = 20) -> list[int]:
     now = utcnow()
     stale = now - timedelta(minutes=10)
-    with Session(rt.engine) as session:
+    with rt.writers.background(), Session(rt.engine) as session:
         ids = list(session.exec(
             select(OutboxMail.id)
             .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= now)
@@ -104,7 +105,7 @@ def claim_due(rt, limit: int = 20) -> list[int]:
 
 
 def send_one(rt, outbox_id: int) -> str:
-    with Session(rt.engine) as session:
+    with Session(read_only(rt.engine)) as session:
         row = session.get(OutboxMail, outbox_id)
         raw = session.get(RawMessage, row.message_pk).data
         recipients = [r for r in row.recipients.split(",") if r]
@@ -122,7 +123,7 @@ def send_one(rt, outbox_id: int) -> str:
     except Exception as exc:  # a bug or a local I/O problem: retry, loudly
         log.exception("delivering outbox mail %s", outbox_id)
         status, error = "pending", f"{type(exc).__name__}: {exc}"
-    with Session(rt.engine) as session:
+    with rt.writers.background(), Session(rt.engine) as session:
         row = session.get(OutboxMail, outbox_id)
         row.attempts += 1
         row.claimed_at = None
@@ -162,7 +163,7 @@ def send_due(rt) -> dict[int, str]:
 
 
 def seconds_until_next(rt, default: float) -> float:
-    with Session(rt.engine) as session:
+    with Session(read_only(rt.engine)) as session:
         due = session.exec(select(OutboxMail.next_attempt_at).where(OutboxMail.status == "pending")
                            .order_by(OutboxMail.next_attempt_at).limit(1)).first()
     if due is None:

@@ -45,7 +45,7 @@ def claim(rt, limit: int) -> list[int]:
     """Mark up to LIMIT waiting messages as ours; return their ids, oldest first."""
     now = utcnow()
     cutoff = now - timedelta(seconds=rt.config.pipeline.claim_lease_seconds)
-    with Session(rt.engine) as session:
+    with rt.writers.background(), Session(rt.engine) as session:
         ids = list(session.exec(
             select(Message.id)
             .where(Message.direction == "in")
@@ -131,8 +131,7 @@ def process_batch(rt, ids: list[int], transaction_seconds: float = TRANSACTION_S
     parsed = parse_stored(rt, ids)
     waiting = list(ids)
     while waiting:
-        rt.writers.wait_turn()
-        with Session(rt.engine, expire_on_commit=False) as session:
+        with rt.writers.background(), Session(rt.engine, expire_on_commit=False) as session:
             started = time.monotonic()
             # One SELECT for the rows this transaction may reach; `session.get` then finds them.
             session.exec(select(Message).where(Message.id.in_(waiting[:PREFETCH]))).all()

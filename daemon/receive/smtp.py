@@ -49,6 +49,10 @@ class GroupCommit:
             self._task = asyncio.get_running_loop().create_task(self._drain())
         return await future
 
+    def _store(self, items: list[Incoming]):
+        self.writers.wait_background()  # the pipeline ends its transaction at once
+        return self.store(self.engine, items)
+
     def _next_group(self) -> list[tuple[Incoming, asyncio.Future]]:
         group, size = [], 0
         while self.waiting and len(group) < self.MAX_MESSAGES:
@@ -63,7 +67,7 @@ class GroupCommit:
             while self.waiting:
                 group = self._next_group()
                 try:
-                    stored = await asyncio.to_thread(self.store, self.engine, [item for item, _ in group])
+                    stored = await asyncio.to_thread(self._store, [item for item, _ in group])
                 except Exception as exc:  # StorageError, or a bug: nobody in the group gets 250
                     error = exc if isinstance(exc, StorageError) else StorageError(f"{type(exc).__name__}: {exc}")
                     for _, future in group:

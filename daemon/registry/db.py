@@ -76,18 +76,22 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
 
 
 class WriterQueue:
-    """Inside one process, the receiver's commits go before the pipeline's next transaction.
+    """Inside one process, the write lock is taken here before SQLite is asked for it, and the
+    receiver's commits go first.
 
     SQLite has one writer at a time, and a writer that finds the lock taken sleeps in SQLite's
-    busy handler (up to 100 ms between tries) while the pipeline, which writes all the time
-    under a burst, takes the lock again. So the receiver says here that messages are waiting to
-    be stored (`arrive`, then `done`), and the pipeline ends its transaction early and waits
-    (`wait_turn`) meanwhile: a sender hears `250` without waiting for case work.
+    busy handler (1, 2, 5, ... up to 100 ms between tries) while the pipeline, which writes all
+    the time under a burst, takes the lock again. So the receiver says here that messages are
+    waiting to be stored (`arrive`, then `done`) and waits for the open background transaction
+    to end (`wait_background`); background writers (the pipeline, the outbox sender) take turns
+    (`background`), start none while a message waits to be stored, and end theirs early when
+    one does: a sender hears `250` without waiting for case work.
     """
 
     def __init__(self):
         self._changed = threading.Condition()
         self._urgent = 0
+        self._background = 0  # background transactions now open (one, but for a timeout)
 
     def arrive(self, n: int = 1) -> None:
         """N urgent writes are coming (messages waiting to be stored)."""
@@ -107,3 +111,27 @@ class WriterQueue:
     def wait_turn(self, timeout: float = 5.0) -> None:
         with self._changed:
             self._changed.wait_for(lambda: self._urgent == 0, timeout)
+
+    @contextlib.contextmanager
+    def background(self, timeout: float = 5.0) -> Iterator[None]:
+        """A background transaction (the pipeline's, the outbox sender's): it begins once no
+        urgent write is waiting and no other background transaction is open (or after TIMEOUT:
+        then SQLite's lock decides), and it should end as soon as `waiting()` says so. Two
+        background writers never meet in SQLite's busy handler, where the one that waits
+        sleeps in steps of up to 100 ms and holds up the receiver behind it."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._urgent == 0 and self._background == 0, timeout)
+            self._background += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._background -= 1
+                self._changed.notify_all()
+
+    def wait_background(self, timeout: float = 5.0) -> None:
+        """For an urgent writer: wait here (not in SQLite's busy handler, which sleeps up to
+        100 ms between tries) until the open background transaction has ended; after TIMEOUT
+        go on and let SQLite's lock decide."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._background == 0, timeout)
