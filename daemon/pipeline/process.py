@@ -133,12 +133,14 @@ def process_batch(rt, ids: list[int], transaction_seconds: float = TRANSACTION_S
     while waiting:
         with rt.writers.background(), Session(rt.engine, expire_on_commit=False) as session:
             started = time.monotonic()
-            # One SELECT for the rows this transaction may reach; `session.get` then finds them.
-            session.exec(select(Message).where(Message.id.in_(waiting[:PREFETCH]))).all()
+            # One SELECT for the rows this transaction may reach; `session.get` then finds them
+            # (the session only keeps rows that something else refers to: this list does).
+            prefetched = session.exec(select(Message).where(Message.id.in_(waiting[:PREFETCH]))).all()
             while waiting and time.monotonic() - started < transaction_seconds and not rt.writers.waiting():
                 pk = waiting.pop(0)
                 outcome[pk] = _apply_one(session, rt, pk, parsed.pop(pk, None))
             session.commit()
+            del prefetched
     if any(v != "failed" for v in outcome.values()):
         rt.wake_sender.set()
     return outcome
