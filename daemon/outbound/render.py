@@ -131,7 +131,8 @@ class Renderer:
         message_id = self.tokens.message_id(case_id)
         body = _text_part(text, "plain")
         if html is not None:
-            body = MIMEMultipart("alternative", _boundary(), _subparts=[body, _text_part(redact_identity_numbers(html), "html")])
+            html_part = _text_part(redact_identity_numbers(html), "html")
+            body = MIMEMultipart("alternative", _boundary(), _subparts=[body, html_part])
         msg = body
         if attachments:
             msg = MIMEMultipart("mixed", _boundary(), _subparts=[body, *map(_attachment, attachments)])

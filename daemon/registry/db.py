@@ -108,10 +108,6 @@ class WriterQueue:
         """Is an urgent writer storing, or about to?"""
         return self._urgent > 0
 
-    def wait_turn(self, timeout: float = 5.0) -> None:
-        with self._changed:
-            self._changed.wait_for(lambda: self._urgent == 0, timeout)
-
     @contextlib.contextmanager
     def background(self, timeout: float = 5.0) -> Iterator[None]:
         """A background transaction (the pipeline's, the outbox sender's): it begins once no
