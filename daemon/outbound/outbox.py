@@ -1,8 +1,8 @@
 """The transactional outbox: a mail is queued in the same transaction as the change causing it.
 
-Decides nothing about content. `enqueue` adds the outbound Message (with the exact bytes and
-Message-ID that every retry will send), its raw copy and the OutboxMail row to the caller's
-session; the caller (the registry) commits them together with the case change and its audit
+Decides nothing about content. `enqueue` writes the outbound Message (with the exact bytes and
+Message-ID that every retry will send), its raw copy and the OutboxMail row in the caller's
+transaction; the caller (the registry) commits them together with the case change and its audit
 event, so a mail is queued exactly when the change happens, and never without it.
 """
 
@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import hashlib
 
+from sqlalchemy import insert
 from sqlmodel import Session
 
-from ..registry.models import Message, OutboxMail, RawMessage
+from ..registry.models import Message, OutboxMail, RawMessage, row_values
 from .render import Composed
 
 
-def enqueue(session: Session, mail: Composed, *, case_id: str | None, purpose: str, envelope_from: str) -> OutboxMail:
-    msg = Message(
+def enqueue(session: Session, mail: Composed, *, case_id: str | None, purpose: str, envelope_from: str) -> int:
+    """Queue MAIL in the caller's transaction; return its Message id. The rows are written at
+    once (Core statements: a unit-of-work flush of three new objects cost more than composing
+    the mail); CASE_ID's row must be written already."""
+    conn = session.connection()
+    pk = conn.execute(insert(Message.__table__).returning(Message.__table__.c.id), row_values(
+        Message,
         direction="out",
         fingerprint=hashlib.sha256(mail.raw).hexdigest(),
         message_id=mail.message_id,
@@ -31,16 +37,14 @@ def enqueue(session: Session, mail: Composed, *, case_id: str | None, purpose: s
         subject=mail.subject,
         from_addr=envelope_from,
         text=mail.text,
-    )
-    session.add(msg)
-    # Linked by relationship, not by id: all three rows are written by the caller's next flush.
-    session.add(RawMessage(message=msg, data=mail.raw))
-    row = OutboxMail(
-        message=msg,
+    )).scalar_one()
+    conn.execute(insert(RawMessage.__table__), {"message_pk": pk, "data": mail.raw})
+    conn.execute(insert(OutboxMail.__table__), row_values(
+        OutboxMail,
+        message_pk=pk,
         case_id=case_id,
         purpose=purpose,
         mail_from=envelope_from,
         recipients=",".join(mail.recipients),
-    )
-    session.add(row)
-    return row
+    ))
+    return pk

@@ -22,13 +22,13 @@ import sqlite3
 import time
 from datetime import timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import delete, insert, or_, update
 from sqlmodel import Session, select
 
 from ..registry.db import is_sqlite, read_only
 from ..registry.lookup import Lookup
 from ..registry.models import Attachment as AttachmentRow
-from ..registry.models import Message, RawMessage, utcnow
+from ..registry.models import Message, RawMessage, row_values, utcnow
 from . import handlers
 from .classify import classify
 from .parse import parse
@@ -70,12 +70,15 @@ def _record_parse(session: Session, message: Message, mail) -> None:
     message.references = " ".join(mail.references)
     message.headers = json.dumps(mail.headers, ensure_ascii=False)
     message.text = mail.text[:MAX_TEXT]
+    conn = session.connection()
+    table = AttachmentRow.__table__
     if message.attempts > 1:  # an earlier attempt may have got as far as this
-        for old in session.exec(select(AttachmentRow).where(AttachmentRow.message_pk == message.id)).all():
-            session.delete(old)
-    for att in mail.attachments:
-        session.add(AttachmentRow(message_pk=message.id, filename=att.filename,
-                                  content_type=att.content_type, size=len(att.data), data=att.data))
+        conn.execute(delete(table).where(table.c.message_pk == message.id))
+    if mail.attachments:
+        conn.execute(insert(table), [
+            row_values(AttachmentRow, message_pk=message.id, filename=att.filename,
+                       content_type=att.content_type, size=len(att.data), data=att.data)
+            for att in mail.attachments])
 
 
 def parse_stored(rt, ids: list[int]) -> dict:

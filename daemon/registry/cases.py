@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from ..outbound import outbox
 from . import states
-from .models import AuditEvent, Case, CaseActor, CaseCounter, CitizenForm, Message, utcnow
+from .models import AuditEvent, Case, CaseActor, CaseCounter, CitizenForm, Message, row_values, utcnow
 
 
 def _json(detail: dict | None) -> str:
@@ -25,18 +25,14 @@ def _json(detail: dict | None) -> str:
 
 
 def audit(session: Session, case: Case, action: str, *, who: str = "system",
-          detail: dict | None = None, message_pk: int | None = None,
-          message: Message | None = None) -> AuditEvent:
-    """Record ACTION on CASE. The mail it concerns is MESSAGE_PK, or MESSAGE when that row
-    is not written yet (a mail queued in this transaction)."""
-    event = AuditEvent(case_id=case.id, action=action, who=who or "system",
-                       detail=_json(detail), message_pk=message_pk)
-    if message is not None:
-        event.message = message
-    session.add(event)
+          detail: dict | None = None, message_pk: int | None = None) -> None:
+    """Record ACTION on CASE, whose row must be written already. The event is written at
+    once, as a Core statement (an audit trail is only ever appended to)."""
+    session.connection().execute(insert(AuditEvent.__table__), row_values(
+        AuditEvent, case_id=case.id, action=action, who=who or "system", detail=_json(detail),
+        message_pk=message_pk))
     case.updated_at = utcnow()
     session.add(case)
-    return event
 
 
 def next_case_id(session: Session, now: datetime | None = None) -> str:
@@ -70,6 +66,7 @@ def open_case(session: Session, kind: str, *, who: str, message_pk: int | None =
     if now is not None:
         case.created_at = case.updated_at = now
     session.add(case)
+    session.flush()  # its row before the rows that refer to it
     audit(session, case, "opened", who=who, message_pk=message_pk,
           detail={"kind": kind, **{k: v for k, v in fields.items() if v not in (None, "")}})
     return case
@@ -181,10 +178,10 @@ def send(session: Session, rt, case: Case | None, template: str, context: dict, 
         in_reply_to=in_reply_to, references=refs, auto_submitted=auto_submitted,
         attachments=attachments,
     )
-    row = outbox.enqueue(session, composed, case_id=case.id if case else None, purpose=purpose,
-                         envelope_from=rt.config.identity.address)
+    message_pk = outbox.enqueue(session, composed, case_id=case.id if case else None, purpose=purpose,
+                                envelope_from=rt.config.identity.address)
     if case is not None:
-        audit(session, case, "mail_queued", who=who, message=row.message,
+        audit(session, case, "mail_queued", who=who, message_pk=message_pk,
               detail={"purpose": purpose, "to": list(composed.recipients),
                       "subject": composed.subject, "message_id": composed.message_id})
-    return row
+    return message_pk

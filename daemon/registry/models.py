@@ -11,16 +11,30 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
+from pydantic_core import PydanticUndefined
 from sqlalchemy.orm import relationship
 from sqlmodel import Field, Relationship, SQLModel
 
 
 def _parent(target: str):
-    """A many-to-one link, declared so that one flush writes a parent before the rows that
-    refer to it (the unit of work orders tables by relationships, not by foreign keys) and so
-    that a row can point at a parent that has no id yet. Never read: loading it would cost a
-    query; code reads the foreign key column."""
+    """A many-to-one link, declared so that one flush writes a case before the rows that refer
+    to it (the unit of work orders tables by relationships, not by foreign keys). Never read:
+    loading it would cost a query; code reads the foreign key column."""
     return Relationship(sa_relationship=relationship(target, lazy="raise"))
+
+
+def row_values(model: type[SQLModel], **values) -> dict:
+    """The column values of a new MODEL row for a Core INSERT: VALUES over the model's defaults
+    (default factories called), without an id the database is still to assign."""
+    row = {}
+    for name, field in model.model_fields.items():
+        value = values[name] if name in values else field.get_default(call_default_factory=True)
+        if value is PydanticUndefined:
+            raise TypeError(f"{model.__name__}.{name} needs a value")
+        row[name] = value
+    if row.get("id", 0) is None:
+        del row["id"]
+    return row
 
 
 def utcnow() -> datetime:
@@ -160,14 +174,12 @@ class RawMessage(SQLModel, table=True):
     """The bytes exactly as they arrived (or as they were sent): the record."""
 
     message_pk: int = Field(primary_key=True, foreign_key="message.id")
-    message: Message | None = _parent("Message")
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class Attachment(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     message_pk: int = Field(foreign_key="message.id", index=True)
-    message: Message | None = _parent("Message")
     filename: str = ""
     content_type: str = ""
     size: int = 0
@@ -179,13 +191,11 @@ class AuditEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: str = Field(foreign_key="case.id", index=True)
-    case: Case | None = _parent("Case")
     at: datetime = Field(default_factory=utcnow)
     who: str = "system"
     action: str
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # JSON object
     message_pk: int | None = Field(default=None, foreign_key="message.id")
-    message: Message | None = _parent("Message")
 
 
 class OutboxMail(SQLModel, table=True):
@@ -194,8 +204,6 @@ class OutboxMail(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     message_pk: int = Field(foreign_key="message.id", unique=True)
     case_id: str | None = Field(default=None, foreign_key="case.id", index=True)
-    message: Message | None = _parent("Message")
-    case: Case | None = _parent("Case")
     purpose: str = ""  # acknowledgement | info_request | nhn_forward | ...
     mail_from: str = ""  # envelope sender
     recipients: str = ""  # comma-separated envelope recipients
