@@ -43,16 +43,17 @@ def next_case_id(session: Session, now: datetime | None = None) -> str:
 
 
 def _next_number(session: Session, year: int) -> str:
+    counters = CaseCounter.__table__
     for _ in range(3):
-        got = session.exec(
-            update(CaseCounter).where(CaseCounter.year == year)
-            .values(last=CaseCounter.last + 1).returning(CaseCounter.last)
+        got = session.connection().execute(
+            update(counters).where(counters.c.year == year)
+            .values(last=counters.c.last + 1).returning(counters.c.last)
         ).first()
         if got is not None:
             return f"SAK-{year}-{got[0]:06d}"
         try:
             with session.begin_nested():
-                session.exec(insert(CaseCounter).values(year=year, last=1))
+                session.connection().execute(insert(counters).values(year=year, last=1))
             return f"SAK-{year}-{1:06d}"
         except IntegrityError:
             continue  # another process created this year's counter first

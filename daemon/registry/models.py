@@ -8,6 +8,7 @@ event and the mail it causes) and the runners that move outbox rows and mailbox 
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, timezone
 
 from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
@@ -26,15 +27,28 @@ def _parent(target: str):
 def row_values(model: type[SQLModel], **values) -> dict:
     """The column values of a new MODEL row for a Core INSERT: VALUES over the model's defaults
     (default factories called), without an id the database is still to assign."""
-    row = {}
-    for name, field in model.model_fields.items():
-        value = values[name] if name in values else field.get_default(call_default_factory=True)
-        if value is PydanticUndefined:
-            raise TypeError(f"{model.__name__}.{name} needs a value")
-        row[name] = value
+    static, factories, required = _defaults(model)
+    row = {**static, **{name: make() for name, make in factories.items() if name not in values}, **values}
+    missing = required - row.keys()
+    if missing:
+        raise TypeError(f"{model.__name__} needs {', '.join(sorted(missing))}")
     if row.get("id", 0) is None:
         del row["id"]
     return row
+
+
+@functools.cache
+def _defaults(model: type[SQLModel]) -> tuple[dict, dict, frozenset]:
+    """MODEL's plain defaults, its default factories, and the fields that have neither."""
+    static, factories, required = {}, {}, set()
+    for name, field in model.model_fields.items():
+        if field.default_factory is not None:
+            factories[name] = field.default_factory
+        elif field.default is PydanticUndefined:
+            required.add(name)
+        else:
+            static[name] = field.default
+    return static, factories, frozenset(required)
 
 
 def utcnow() -> datetime:
