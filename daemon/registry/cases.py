@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
 from ..outbound import outbox
@@ -66,8 +67,12 @@ def open_case(session: Session, kind: str, *, who: str, message_pk: int | None =
     case = Case(id=next_case_id(session, now), kind=kind, state=states.NEW, **fields)
     if now is not None:
         case.created_at = case.updated_at = now
+    # Its row is written now, before the rows that refer to it, as a Core statement; the
+    # object then joins the session as the persistent row it is (a flush of the unit of work
+    # here would also write everything else pending, and cost more than the rest of opening).
+    session.connection().execute(insert(Case.__table__), {name: getattr(case, name) for name in Case.model_fields})
+    make_transient_to_detached(case)
     session.add(case)
-    session.flush()  # its row before the rows that refer to it
     audit(session, case, "opened", who=who, message_pk=message_pk,
           detail={"kind": kind, **{k: v for k, v in fields.items() if v not in (None, "")}})
     return case
