@@ -54,3 +54,22 @@ def test_values_are_those_policy_default_gives(path):
         return
     assert mail.subject == subject[:998]
     assert mail.from_addr == sender
+
+
+def test_headers_read_as_written_are_those_policy_default_gives():
+    """The structured headers the parser keeps as written (when plain ASCII) read the same
+    through policy.default's parser, over every real-world message of the shared corpus."""
+    from daemon.pipeline.parse import _AS_WRITTEN, _header_value, _structure
+
+    seen = 0
+    for path in sorted(p for p in (SHARED / "corpus" / "real").rglob("*") if p.is_file()):
+        try:
+            msg = _structure(path.read_bytes())
+        except Exception:
+            continue
+        for name, value in msg.raw_items():
+            if name.lower() in _AS_WRITTEN and isinstance(value, str) and value.isascii() and "=?" not in value:
+                seen += 1
+                expected = " ".join(str(policy.default.header_fetch_parse(name, value)).split())
+                assert _header_value(name, value) == expected, (path.name, name, value)
+    assert seen > 100
