@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
 from pydantic_core import PydanticUndefined
+from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.orm import relationship
 from sqlmodel import Field, Relationship, SQLModel
 
