@@ -105,17 +105,21 @@ def claim_due(rt, limit: int = 20) -> list[int]:
 
 
 def send_one(rt, outbox_id: int) -> str:
-    with Session(read_only(rt.engine)) as session:
-        row = session.get(OutboxMail, outbox_id)
-        raw = session.get(RawMessage, row.message_pk).data
-        recipients = [r for r in row.recipients.split(",") if r]
-        mail_from = row.mail_from
+    """Deliver one claimed outbox mail and record the outcome (Core statements: this runs once
+    for every mail, in the daemon's one process, beside the receiver and the pipeline)."""
+    outbox, raws = OutboxMail.__table__, RawMessage.__table__
+    with read_only(rt.engine).connect() as conn:
+        row = conn.execute(
+            select(outbox.c.message_pk, outbox.c.recipients, outbox.c.mail_from, outbox.c.attempts, raws.c.data)
+            .join_from(outbox, raws, raws.c.message_pk == outbox.c.message_pk)
+            .where(outbox.c.id == outbox_id)).one()
+    message_pk, recipients, mail_from = row.message_pk, [r for r in row.recipients.split(",") if r], row.mail_from
     status, error = "sent", ""
     try:
         if rt.config.relay is None:
-            deliver_maildir(rt.config.sent_maildir, raw)
+            deliver_maildir(rt.config.sent_maildir, row.data)
         else:
-            deliver_smtp(rt.config.relay, mail_from, recipients, raw)
+            deliver_smtp(rt.config.relay, mail_from, recipients, row.data)
     except PermanentFailure as exc:
         status, error = "failed", str(exc)
     except TemporaryFailure as exc:
@@ -123,31 +127,29 @@ def send_one(rt, outbox_id: int) -> str:
     except Exception as exc:  # a bug or a local I/O problem: retry, loudly
         log.exception("delivering outbox mail %s", outbox_id)
         status, error = "pending", f"{type(exc).__name__}: {exc}"
-    with rt.writers.background(), Session(rt.engine) as session:
-        row = session.get(OutboxMail, outbox_id)
-        row.attempts += 1
-        row.claimed_at = None
-        row.last_error = error[:2000]
-        now = utcnow()
-        if status == "pending" and row.attempts >= rt.config.outbox.max_attempts:
-            status = "failed"
-            row.last_error = f"gave up after {row.attempts} attempts: {error}"[:2000]
-        row.status = status
-        message = session.get(Message, row.message_pk)
-        if status == "sent":
-            row.sent_at = now
-            message.status = "sent"
-        elif status == "pending":
-            row.next_attempt_at = now + _backoff(rt.config.outbox, row.attempts)
-            log.warning("outbox mail %s to %s: %s; retry at %s", outbox_id, row.recipients, error,
-                        row.next_attempt_at.isoformat(timespec="seconds"))
-        else:
-            message.status = "failed"
-            message.error = row.last_error
-            log.error("outbox mail %s to %s failed permanently: %s", outbox_id, row.recipients, error)
-        session.add(row)
-        session.add(message)
-        session.commit()
+    attempts = row.attempts + 1
+    now = utcnow()
+    values = {"attempts": attempts, "claimed_at": None, "last_error": error[:2000]}
+    if status == "pending" and attempts >= rt.config.outbox.max_attempts:
+        status = "failed"
+        values["last_error"] = f"gave up after {attempts} attempts: {error}"[:2000]
+    values["status"] = status
+    message_values = {}
+    if status == "sent":
+        values["sent_at"] = now
+        message_values = {"status": "sent"}
+    elif status == "pending":
+        values["next_attempt_at"] = now + _backoff(rt.config.outbox, attempts)
+        log.warning("outbox mail %s to %s: %s; retry at %s", outbox_id, ",".join(recipients), error,
+                    values["next_attempt_at"].isoformat(timespec="seconds"))
+    else:
+        message_values = {"status": "failed", "error": values["last_error"]}
+        log.error("outbox mail %s to %s failed permanently: %s", outbox_id, ",".join(recipients), error)
+    with rt.writers.background(), rt.engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(**values))
+        if message_values:
+            messages = Message.__table__
+            conn.execute(update(messages).where(messages.c.id == message_pk).values(**message_values))
     return status
 
 
