@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
@@ -43,18 +43,20 @@ def next_case_id(session: Session, now: datetime | None = None) -> str:
         return _next_number(session, year)
 
 
+_COUNTERS = CaseCounter.__table__
+# Built once: constructing the statement cost more than running it.
+_NEXT_NUMBER = (update(_COUNTERS).where(_COUNTERS.c.year == bindparam("counter_year"))
+                .values(last=_COUNTERS.c.last + 1).returning(_COUNTERS.c.last))
+
+
 def _next_number(session: Session, year: int) -> str:
-    counters = CaseCounter.__table__
     for _ in range(3):
-        got = session.connection().execute(
-            update(counters).where(counters.c.year == year)
-            .values(last=counters.c.last + 1).returning(counters.c.last)
-        ).first()
+        got = session.connection().execute(_NEXT_NUMBER, {"counter_year": year}).first()
         if got is not None:
             return f"SAK-{year}-{got[0]:06d}"
         try:
             with session.begin_nested():
-                session.connection().execute(insert(counters).values(year=year, last=1))
+                session.connection().execute(insert(_COUNTERS).values(year=year, last=1))
             return f"SAK-{year}-{1:06d}"
         except IntegrityError:
             continue  # another process created this year's counter first
