@@ -18,6 +18,7 @@ pipeline's time; see bench/README.md.)
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 from dataclasses import dataclass, field
 from email import policy
@@ -123,8 +124,25 @@ def html_to_text(html: str) -> str:
 
 def _header_value(name: str, value) -> str:
     """A header's value as `policy.default` reads it, decoded, on one line — never an exception."""
-    if isinstance(value, str) and "=?" not in value and value.isascii() and name.lower() not in _STRUCTURED:
-        return " ".join(value.split())
+    if isinstance(value, str):
+        if "=?" not in value and value.isascii() and name.lower() not in _STRUCTURED:
+            return " ".join(value.split())
+        if len(value) <= _REMEMBERED_LENGTH:
+            return _remembered_header(name.lower(), value)
+    return _read_header(name, value)
+
+
+_REMEMBERED_LENGTH = 1000
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered_header(name: str, value: str) -> str:
+    """_read_header, remembered: the same To, From and Content-Type values come again and again."""
+    return _read_header(name, value)
+
+
+def _read_header(name: str, value) -> str:
+    """A header's value through policy.default's parser, or raw when it cannot read it."""
     try:
         text = str(policy.default.header_fetch_parse(name, value))
     except Exception:  # policy.default cannot read it: the raw value, encoded words decoded below
