@@ -1,6 +1,6 @@
 """What a recipient's mail program reads from a mail we render: the subject with its case tag,
 the text and HTML parts, attachments with their names, threading headers, and no identity
-number anywhere, neither decoded nor in the raw bytes."""
+number anywhere (not even in an attachment's name), neither decoded nor in the raw bytes."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def test_a_rendered_mail_reads_back_as_it_was_meant(tmp_path):
          "reporter_name": "Kåre Ødegård", "escalated": False, "nhn_phone": ""},
         to=["kare@ous-hf.example"], cc=["leder@ous-hf.example"], case_id="SAK-2026-000042",
         in_reply_to="orig@ous-hf.example", references=["first@ous-hf.example"],
-        attachments=[SimpleNamespace(filename="logg-æøå.txt", content_type="text/plain", data=log)],
+        attachments=[SimpleNamespace(filename="logg-æøå.txt", content_type="text/plain", data=log),
+                     SimpleNamespace(filename=f"journal-{FNR}.pdf", content_type="application/pdf", data=b"%PDF-1.4")],
     )
     assert FNR.encode() not in composed.raw
     assert composed.raw.count(b"\r\n") > 10 and b"\n" not in composed.raw.replace(b"\r\n", b"")
@@ -42,11 +43,12 @@ def test_a_rendered_mail_reads_back_as_it_was_meant(tmp_path):
     assert mail["Auto-Submitted"] == "auto-replied" and mail["X-Sakspost-Case"] == "SAK-2026-000042"
     assert len(mail.get_all("MIME-Version")) == 1
     assert [p.get_content_type() for p in mail.walk()] == [
-        "multipart/mixed", "multipart/alternative", "text/plain", "text/html", "text/plain"]
+        "multipart/mixed", "multipart/alternative", "text/plain", "text/html", "text/plain", "application/pdf"]
     text = mail.get_body(("plain",)).get_content()
     assert "SAK-2026-000042" in text and "Kåre Ødegård" in text and FNR not in text
     assert "SAK-2026-000042" in mail.get_body(("html",)).get_content()
-    (attachment,) = list(mail.iter_attachments())
+    attachment, pdf = list(mail.iter_attachments())
     assert attachment.get_filename() == "logg-æøå.txt"
     content = attachment.get_content()
     assert "08:15 oppslag feilet for" in content and FNR not in content
+    assert pdf.get_filename().startswith("journal-") and FNR not in pdf.get_filename()

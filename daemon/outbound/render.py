@@ -56,7 +56,7 @@ def _attachment(att) -> MIMENonMultipart:
     part = MIMENonMultipart(maintype, subtype or "octet-stream")
     part.set_payload(data)
     encoders.encode_base64(part)
-    name = att.filename or "vedlegg"
+    name = redact_identity_numbers(att.filename or "") or "vedlegg"  # a log is often named after the patient
     part.add_header("Content-Disposition", "attachment",
                     filename=name if name.isascii() else ("utf-8", "", name))
     return part
