@@ -13,15 +13,7 @@ from datetime import date, datetime, timezone
 
 from pydantic_core import PydanticUndefined
 from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
-from sqlalchemy.orm import relationship
-from sqlmodel import Field, Relationship, SQLModel
-
-
-def _parent(target: str):
-    """A many-to-one link, declared so that one flush writes a case before the rows that refer
-    to it (the unit of work orders tables by relationships, not by foreign keys). Never read:
-    loading it would cost a query; code reads the foreign key column."""
-    return Relationship(sa_relationship=relationship(target, lazy="raise"))
+from sqlmodel import Field, SQLModel
 
 
 def row_values(model: type[SQLModel], **values) -> dict:
@@ -107,7 +99,6 @@ class CitizenForm(SQLModel, table=True):
     """
 
     case_id: str = Field(primary_key=True, foreign_key="case.id", max_length=20)
-    case: Case | None = _parent("Case")
     channel: str = "email"  # email | post: how the form reached us
     reply_address: str = ""  # where the citizen's receipt goes ("" for paper forms)
     submitted_at: datetime = Field(default_factory=utcnow, index=True)
@@ -149,7 +140,6 @@ class CaseActor(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("case_id", "actor_id"),)
     id: int | None = Field(default=None, primary_key=True)
     case_id: str = Field(foreign_key="case.id", index=True)
-    case: Case | None = _parent("Case")
     actor_id: str
     role: str = "member"  # member | vendor
     added_at: datetime = Field(default_factory=utcnow)
@@ -174,7 +164,6 @@ class Message(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow)
     processed_at: datetime | None = None
     case_id: str | None = Field(default=None, foreign_key="case.id", index=True)
-    case: Case | None = _parent("Case")
     classification: str = ""
     subject: str = ""
     from_addr: str = ""
