@@ -10,9 +10,9 @@ killed before the cursor's advance, it fetches the message again and the store r
 new UIDVALIDITY rescans the folder; the store's fingerprint dedupe keeps that from creating
 anything twice.
 
-While connected it waits in IDLE (re-issued every `idle_renew_seconds`, checking for a stop
-every second, and followed by a catch-up however it ends) or, where the server has no IDLE or
-`idle = false`, for the clock's poll tick every `poll_seconds`. Any error (lost connection, refused login, timeout, no such folder,
+While connected it waits in IDLE (re-issued every `idle_renew_seconds` and at the clock's poll
+tick every `poll_seconds`, checking for a stop every second, and followed by a catch-up however
+it ends) or, where the server has no IDLE or `idle = false`, for the poll tick. Any error (lost connection, refused login, timeout, no such folder,
 storage failure) is logged, recorded as state `failing` with the error and since when, and
 retried with backoff (1 s doubling to 60 s; to 10 minutes for a refused login, so a wrong
 password does not get the account locked). Each mailbox is its own thread: one failing never
@@ -48,6 +48,7 @@ BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 60.0
 BACKOFF_MAX_LOGIN = 600.0  # a refused login is not hammered: directories lock accounts out
 IDLE_CHECK_SECONDS = 1.0
+SETTLE_IDLE_SECONDS = 2.0
 _HOLD_AFTER_COMMIT = float(os.environ.get("SAKSPOST_TEST_HOLD_AFTER_COMMIT") or 0)
 
 
@@ -215,26 +216,37 @@ class MailboxWatcher(threading.Thread):
                  "IDLE" if self.can_idle else f"polling every {m.poll_seconds:g} s")
 
     def _wait_idling(self) -> None:
-        """IDLE until the server says something or idle_renew_seconds pass; catch up; IDLE again.
+        """IDLE until the server says something, idle_renew_seconds pass or the clock's poll
+        tick comes; catch up; IDLE again.
 
         IDLE is a hint: Dovecot 2.3 drops the announcement of a mail that arrives in the last
-        half second of an IDLE, so every IDLE, however it ends, is followed by a catch-up.
+        half second of an IDLE, and of one that arrives between our search and the IDLE (it
+        looks again only every 30 s), so every IDLE, however it ends, is followed by a
+        catch-up, the IDLE after a catch-up ends after SETTLE_IDLE_SECONDS for one more
+        (a mail that came while we searched, as when it comes while we connect, waits no
+        longer than that), and the poll tick ends any IDLE (no mail waits longer than
+        poll_seconds, whatever the server missed).
         """
         m, client = self.mailbox, self.client
         self.cursor.set_state("idle")
+        settling = True
         while not self.stopping.is_set():
             client.idle()
-            self._idle_for(m.idle_renew_seconds)
+            self._idle_for(SETTLE_IDLE_SECONDS if settling else m.idle_renew_seconds)
             client.idle_done()
             if self.stopping.is_set():
                 return
             self.catch_up()
+            settling = not settling
 
     def _idle_for(self, seconds: float) -> None:
         """Wait in IDLE until the server speaks or SECONDS pass, checking for a stop every second."""
         client = self.client
         started = time.monotonic()
+        self.poll_due.clear()
         while not self.stopping.is_set() and time.monotonic() - started < seconds:
+            if self.poll_due.is_set():
+                return
             asked = time.monotonic()
             responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
             for response in responses:
