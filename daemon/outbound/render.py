@@ -30,15 +30,16 @@ from ..pii import redact_identity_numbers
 from .tokens import Tokens
 
 
-# Mail is built with the `compat32` classes: `policy.default`'s header objects parse every value
-# they are given again (a third of the pipeline's time went there), and these headers are ours.
+# Mail is built with the `compat32` classes: `policy.default`'s header objects parse again every
+# value they are given (building one acknowledgement took about 2 ms, a fifth of the pipeline's
+# time), and these headers are ours.
 WIRE = compat32.clone(linesep="\r\n")
 UTF8_8BIT = Charset("utf-8")
 UTF8_8BIT.body_encoding = None  # 8bit (7bit when the text is ASCII)
 UTF8_QP = Charset("utf-8")
 UTF8_QP.body_encoding = QP
 UTF8_HEADER = Charset("utf-8")
-UTF8_HEADER.header_encoding = BASE64  # QP or "shortest" costs more time than the rest of the mail
+UTF8_HEADER.header_encoding = BASE64  # "shortest of Q and B" took half the time of the whole mail
 MAX_8BIT_LINE = 78
 
 
