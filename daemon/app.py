@@ -59,6 +59,7 @@ class Daemon:
 
     def start_runners(self) -> None:
         rt = self.rt
+        rt.parsers.start()
         self.runners = [
             Runner("pipeline", lambda: run_until_empty(rt), rt.wake_pipeline, interval=5.0),
             Runner("outgoing", lambda: send_due(rt), rt.wake_sender,

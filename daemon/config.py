@@ -94,6 +94,7 @@ class Outbox:
 class Pipeline:
     batch_size: int = 50
     claim_lease_seconds: float = 300.0
+    parse_helper: bool = True
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from .config import Config
 from .outbound.render import Renderer
 from .outbound.tokens import Tokens
+from .pipeline.parsers import Parsers
 from .registry.db import WriterQueue, open_engine
 
 
@@ -23,12 +24,15 @@ class Runtime:
     wake_pipeline: threading.Event = field(default_factory=threading.Event)
     wake_sender: threading.Event = field(default_factory=threading.Event)
     writers: WriterQueue = field(default_factory=WriterQueue)
+    parsers: Parsers = field(default_factory=lambda: Parsers(enabled=False))
 
     @classmethod
     def open(cls, config: Config) -> "Runtime":
         engine = open_engine(config.database.url)
         tokens = Tokens(config.hmac_secret(), config.identity.domain)
-        return cls(config=config, engine=engine, tokens=tokens, renderer=Renderer(config, tokens))
+        return cls(config=config, engine=engine, tokens=tokens, renderer=Renderer(config, tokens),
+                   parsers=Parsers(enabled=config.pipeline.parse_helper))
 
     def close(self) -> None:
+        self.parsers.close()
         self.engine.dispose()

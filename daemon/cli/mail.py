@@ -13,6 +13,7 @@ from ..pii import mask_identity_numbers
 from .common import EX_TEMPFAIL, open_runtime
 
 BATCH_TRANSACTION_SECONDS = 0.5  # no receiver waits on this process's write lock
+BULK = 16  # from this many messages on, a batch command starts the parse helper (one mail: not worth it)
 
 
 def cmd_check_config(args) -> int:
@@ -52,6 +53,8 @@ def cmd_ingest(args) -> int:
     from ..registry.store import StorageError
 
     rt = open_runtime(args)
+    if len(args.files) >= BULK and not args.no_process:
+        rt.parsers.start()  # it imports while the files are stored
     roles = tuple(args.role) if args.role else ("support",)
     origin: dict[int, str] = {}
     problems = 0
@@ -90,6 +93,8 @@ def cmd_reprocess(args) -> int:
     rt = open_runtime(args)
     try:
         n = requeue_failed(rt, args.ids or None)
+        if n >= BULK:
+            rt.parsers.start()
         outcomes = run_until_empty(rt, transaction_seconds=BATCH_TRANSACTION_SECONDS)
         failed = sum(1 for v in outcomes.values() if v == "failed")
         print(f"reprocessed {n} message(s): {n - failed} done, {failed} still failing")

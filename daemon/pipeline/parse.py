@@ -288,3 +288,18 @@ def parse(raw) -> ParsedMail:
     if not mail.headers and not mail.not_mail:
         mail.not_mail = "no header fields: not an e-mail message"
     return mail
+
+
+def parse_many(items: list[tuple[int, bytes]]) -> list[tuple[int, ParsedMail]]:
+    """`parse` for a helper process (`daemon.pipeline.parsers`): (pk, raw bytes) in, (pk,
+    ParsedMail) out. This module imports nothing but the standard library, so a helper that
+    runs it stays small."""
+    return [(pk, parse(raw)) for pk, raw in items]
+
+
+def quiet_helper() -> None:
+    """A helper process's start: an interrupt (Ctrl-C to the process group) is the pipeline's
+    to handle, not the helper's."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

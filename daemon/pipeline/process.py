@@ -2,8 +2,9 @@
 
 Decides how work is shared and how failure is contained. Messages are claimed in a short
 transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several daemons can share a registry;
-SQLite serialises writers anyway), then processed in batches: a batch's raw bytes are read and
-parsed before any write transaction begins, then each message is applied inside its own
+SQLite serialises writers anyway), then processed in batches: the next batch is claimed and
+handed to the parse helper (`parsers.py`) before the current one is applied, a batch is parsed
+before any write transaction begins, then each message is applied inside its own
 savepoint, so one bad message is rolled back and dead-lettered (`status = failed`, with the
 reason) while the ones behind it go on. A write transaction commits once it has taken
 `TRANSACTION_SECONDS`, or at once when the receiver is storing (`rt.writers`); the rest of the
@@ -18,20 +19,19 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 from datetime import timedelta
 
 from sqlalchemy import delete, insert, or_, update
 from sqlmodel import Session, select
 
-from ..registry.db import is_sqlite, read_only
 from ..registry.lookup import Lookup
 from ..registry.models import Attachment as AttachmentRow
 from ..registry.models import Message, RawMessage, row_values, utcnow
 from . import handlers
 from .classify import classify
 from .parse import parse
+from .parsers import Ahead
 from .verdict import NOT_MAIL
 
 log = logging.getLogger("sakspost.pipeline")
@@ -81,26 +81,6 @@ def _record_parse(session: Session, message: Message, mail) -> None:
             for att in mail.attachments])
 
 
-def parse_stored(rt, ids: list[int]) -> dict:
-    """pk -> ParsedMail for IDS, read without taking the write lock; on SQLite straight from
-    the stored blob, slice by slice."""
-    parsed = {}
-    for pk in ids:
-        with read_only(rt.engine).connect() as conn:
-            if is_sqlite(rt.engine):
-                try:
-                    with conn.connection.driver_connection.blobopen(
-                            RawMessage.__tablename__, "data", pk, readonly=True) as blob:
-                        parsed[pk] = parse(blob)
-                except sqlite3.Error:
-                    pass  # no such row: process_one finds out and says so
-            else:
-                data = conn.execute(select(RawMessage.data).where(RawMessage.message_pk == pk)).scalar()
-                if data is not None:
-                    parsed[pk] = parse(data)
-    return parsed
-
-
 def process_one(session: Session, rt, pk: int, mail=None) -> str:
     """Classify and apply message PK (parsed as MAIL, or parsed here) inside the caller's
     transaction; return the verdict kind."""
@@ -127,11 +107,12 @@ def process_one(session: Session, rt, pk: int, mail=None) -> str:
     return verdict.kind
 
 
-def process_batch(rt, ids: list[int], transaction_seconds: float = TRANSACTION_SECONDS) -> dict[int, str]:
+def process_batch(rt, ids: list[int], transaction_seconds: float = TRANSACTION_SECONDS,
+                  ahead: Ahead | None = None) -> dict[int, str]:
     """Process IDS, each in its own savepoint, in as few short transactions as
-    TRANSACTION_SECONDS allows. Returns pk -> outcome."""
+    TRANSACTION_SECONDS allows; AHEAD is IDS as handed to the parse helper. Returns pk -> outcome."""
     outcome: dict[int, str] = {}
-    parsed = parse_stored(rt, ids)
+    parsed = rt.parsers.collect(rt.engine, ahead or Ahead(list(ids)))
     waiting = list(ids)
     while waiting:
         with rt.writers.background(), Session(rt.engine, expire_on_commit=False) as session:
@@ -171,11 +152,33 @@ def run_until_empty(rt, transaction_seconds: float = TRANSACTION_SECONDS) -> dic
     """Process every waiting message; return what happened to each. A batch command with no
     receiver in its process (`ingest`, `reprocess`) may hold longer transactions: fewer fsyncs."""
     done: dict[int, str] = {}
-    while True:
-        ids = claim(rt, rt.config.pipeline.batch_size)
-        if not ids:
-            return done
-        done.update(process_batch(rt, ids, transaction_seconds))
+    ids = claim(rt, rt.config.pipeline.batch_size)
+    ahead = rt.parsers.ahead(rt.engine, ids)
+    while ids:
+        # The next batch is claimed and handed to the parse helper before this one is applied.
+        next_ids = claim(rt, rt.config.pipeline.batch_size)
+        try:
+            next_ahead = rt.parsers.ahead(rt.engine, next_ids)
+            done.update(process_batch(rt, ids, transaction_seconds, ahead))
+        except BaseException:
+            release(rt, next_ids)
+            raise
+        ids, ahead = next_ids, next_ahead
+    return done
+
+
+def release(rt, ids: list[int]) -> None:
+    """Give back a claim that was not worked on (the batch before it failed): the messages wait
+    again at once, instead of until the claim's lease expires, and the claim is not counted."""
+    if not ids:
+        return
+    try:
+        with rt.writers.background(), Session(rt.engine) as session:
+            session.exec(update(Message).where(Message.id.in_(ids), Message.status == "processing")
+                         .values(status="received", claimed_at=None, attempts=Message.attempts - 1))
+            session.commit()
+    except Exception:  # the lease expires; they are taken up then
+        log.exception("could not release the claim of messages %s", ids)
 
 
 def requeue_failed(rt, ids: list[int] | None = None) -> int:

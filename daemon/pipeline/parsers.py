@@ -1,0 +1,148 @@
+"""Parsing beside the pipeline: a helper process parses the next batch while this one applies.
+
+Decides where a stored message is parsed. Parsing needs nothing from the registry's transaction
+and took a quarter of the pipeline's time (bench/README.md), so the pipeline hands the batch it
+claims next to one helper process (`ahead`, in slices of `SLICE` messages) and applies the
+current batch meanwhile; `collect` takes the results before the next write transaction begins,
+where the batch used to be parsed in this process. Nobody waits for a helper that has not begun:
+a slice it has not started when its results are wanted is parsed here instead. Messages larger
+than `HELPER_MAX_BYTES` are always parsed here, from the stored blob slice by slice (never
+whole in memory twice); and if the helper dies, what it held is parsed here and a new helper
+starts with the next batch. The helper gets raw bytes and gives back `ParsedMail`s; it never
+opens the registry, and it imports only the standard library (`daemon.pipeline.parse`).
+
+The helper runs only where it can pay: `[pipeline].parse_helper` (on by default) and more than
+one core for this process; it is started by the commands that process mail in bulk (`run`,
+`ingest`, `reprocess`), and anything else parses in its own process as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import sqlite3
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from ..registry.db import is_sqlite, read_only
+from ..registry.models import Message, RawMessage
+from .parse import ParsedMail, parse, parse_many, quiet_helper
+
+log = logging.getLogger("sakspost.pipeline")
+SLICE = 8  # messages per hand-over: about 8 ms of parsing
+HELPER_MAX_BYTES = 256 * 1024  # larger messages are parsed here, never copied to the helper and back
+
+
+def parse_here(engine: Engine, ids: list[int]) -> dict[int, ParsedMail]:
+    """pk -> ParsedMail for IDS, parsed in this process without taking the write lock; on
+    SQLite straight from the stored blob, slice by slice. A pk without a raw row is left out:
+    the pipeline finds out and says so."""
+    parsed = {}
+    for pk in ids:
+        with read_only(engine).connect() as conn:
+            if is_sqlite(engine):
+                try:
+                    with conn.connection.driver_connection.blobopen(
+                            RawMessage.__tablename__, "data", pk, readonly=True) as blob:
+                        parsed[pk] = parse(blob)
+                except sqlite3.Error:
+                    pass
+            else:
+                data = conn.execute(select(RawMessage.data).where(RawMessage.message_pk == pk)).scalar()
+                if data is not None:
+                    parsed[pk] = parse(data)
+    return parsed
+
+
+@dataclass
+class Ahead:
+    """A batch handed to the helper: its ids, and each slice's pks with the helper's future."""
+
+    ids: list[int]
+    slices: list[tuple[list[int], Future]] = field(default_factory=list)
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class Parsers:
+    """The pipeline's parsing: in one helper process when it is started, else in this one."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled and usable_cores() > 1
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the helper now (it takes a moment to import), if it is to run at all."""
+        with self._lock:
+            if self.enabled and self._pool is None:
+                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=quiet_helper)
+                self._pool.submit(parse_many, [])  # the process is spawned on the first submit
+                log.debug("parse helper started (pid %s)", self.helper_pid())
+
+    def helper_pid(self) -> int | None:
+        """The helper process's pid, while one runs."""
+        pool = self._pool
+        processes = getattr(pool, "_processes", None) or {}
+        return next(iter(processes), None)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def ahead(self, engine: Engine, ids: list[int]) -> Ahead:
+        """Hand the messages IDS to the helper, if it runs; `collect` gives their parses."""
+        batch = Ahead(list(ids))
+        pool = self._pool
+        if pool is None or not ids:
+            return batch
+        with read_only(engine).connect() as conn:
+            rows = conn.execute(
+                select(RawMessage.message_pk, RawMessage.data)
+                .join(Message, Message.id == RawMessage.message_pk)
+                .where(Message.id.in_(ids), Message.size <= HELPER_MAX_BYTES)
+                .order_by(RawMessage.message_pk)).all()
+        try:
+            for start in range(0, len(rows), SLICE):
+                items = [(pk, bytes(data)) for pk, data in rows[start:start + SLICE]]
+                batch.slices.append(([pk for pk, _ in items], pool.submit(parse_many, items)))
+        except RuntimeError as exc:  # the helper died (BrokenProcessPool) or is shutting down
+            self._lost(pool, exc)
+        return batch
+
+    def collect(self, engine: Engine, batch: Ahead) -> dict[int, ParsedMail]:
+        """pk -> ParsedMail for every message of BATCH: the helper's results, and what it has
+        not begun (or could not do) parsed here."""
+        parsed: dict[int, ParsedMail] = {}
+        for _pks, future in batch.slices:
+            if future.cancel():  # not begun: parsed here, below
+                continue
+            try:
+                parsed.update(future.result())
+            except Exception as exc:  # the helper died; its slices are parsed here
+                self._lost(self._pool, exc)
+        parsed.update(parse_here(engine, [pk for pk in batch.ids if pk not in parsed]))
+        return parsed
+
+    def _lost(self, pool: ProcessPoolExecutor | None, exc: BaseException) -> None:
+        log.warning("the parse helper failed (%s: %s); parsing in the pipeline's process, "
+                    "and starting a new helper", type(exc).__name__, exc)
+        with self._lock:
+            if pool is None or self._pool is not pool:
+                return
+            self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+        self.start()
