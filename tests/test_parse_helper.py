@@ -76,6 +76,7 @@ def test_a_helper_that_dies_loses_nothing_and_is_replaced(tmp_path, caplog):
                  for i in range(80)]
         stored = store_group(rt.engine, [Incoming(raw, "test") for raw in mails])
         assert all(not s.duplicate for s in stored)
+        rt.parsers.RESTART_SECONDS = 0  # the next batch starts a new helper
         rt.parsers.start()
         first = rt.parsers.helper_pid()
         assert first is not None
@@ -101,3 +102,25 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_the_helper_of_a_killed_daemon_does_not_outlive_it(sakspost):
+    assert usable_cores() > 1, "this machine has one core: the helper would never run"
+    d = sakspost()
+    helpers = wait_until(lambda: _children(d.proc.pid), 15, what="the daemon's parse helper")
+    d.kill()
+    wait_until(lambda: not any(_alive(pid) for pid in helpers), 10, what="the orphaned helper to end")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found

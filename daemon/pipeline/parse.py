@@ -297,9 +297,21 @@ def parse_many(items: list[tuple[int, bytes]]) -> list[tuple[int, ParsedMail]]:
     return [(pk, parse(raw)) for pk, raw in items]
 
 
-def quiet_helper() -> None:
-    """A helper process's start: an interrupt (Ctrl-C to the process group) is the pipeline's
-    to handle, not the helper's."""
+def start_helper(parent: int) -> None:
+    """A helper process's start; PARENT is the pid of the process that started it. An interrupt
+    (Ctrl-C to the process group) is the pipeline's to handle, not the helper's; and the helper
+    ends once PARENT is gone, however it went, even before the helper got this far (a
+    `concurrent.futures` worker whose parent was killed would wait for work forever)."""
+    import os
     import signal
+    import threading
+    import time
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

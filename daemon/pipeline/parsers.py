@@ -8,8 +8,10 @@ where the batch used to be parsed in this process. Nobody waits for a helper tha
 a slice it has not started when its results are wanted is parsed here instead. Messages larger
 than `HELPER_MAX_BYTES` are always parsed here, from the stored blob slice by slice (never
 whole in memory twice); and if the helper dies, what it held is parsed here and a new helper
-starts with the next batch. The helper gets raw bytes and gives back `ParsedMail`s; it never
-opens the registry, and it imports only the standard library (`daemon.pipeline.parse`).
+starts with a later batch (`RESTART_SECONDS` on: a helper that cannot start is not started again
+and again). A helper whose parent is gone ends itself. The helper gets raw bytes and gives back
+`ParsedMail`s; it never opens the registry, and it imports only the standard library
+(`daemon.pipeline.parse`).
 
 The helper runs only where it can pay: `[pipeline].parse_helper` (on by default) and more than
 one core for this process; it is started by the commands that process mail in bulk (`run`,
@@ -23,6 +25,7 @@ import multiprocessing
 import os
 import sqlite3
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -31,7 +34,7 @@ from sqlmodel import select
 
 from ..registry.db import is_sqlite, read_only
 from ..registry.models import Message, RawMessage
-from .parse import ParsedMail, parse, parse_many, quiet_helper
+from .parse import ParsedMail, parse, parse_many, start_helper
 
 log = logging.getLogger("sakspost.pipeline")
 SLICE = 8  # messages per hand-over: about 8 ms of parsing
@@ -77,17 +80,23 @@ def usable_cores() -> int:
 class Parsers:
     """The pipeline's parsing: in one helper process when it is started, else in this one."""
 
+    RESTART_SECONDS = 30.0  # after a helper died, the next one starts this much later at the earliest
+
     def __init__(self, enabled: bool = True):
         self.enabled = enabled and usable_cores() > 1
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._wanted = False
+        self._not_before = 0.0
 
     def start(self) -> None:
-        """Start the helper now (it takes a moment to import), if it is to run at all."""
+        """Start the helper now (it takes a moment to import), if it is to run at all; after
+        a helper died, not before RESTART_SECONDS have passed (a later batch starts it)."""
         with self._lock:
-            if self.enabled and self._pool is None:
+            self._wanted = True
+            if self.enabled and self._pool is None and time.monotonic() >= self._not_before:
                 self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=quiet_helper)
+                                                 initializer=start_helper, initargs=(os.getpid(),))
                 self._pool.submit(parse_many, [])  # the process is spawned on the first submit
                 log.debug("parse helper started (pid %s)", self.helper_pid())
 
@@ -106,6 +115,8 @@ class Parsers:
     def ahead(self, engine: Engine, ids: list[int]) -> Ahead:
         """Hand the messages IDS to the helper, if it runs; `collect` gives their parses."""
         batch = Ahead(list(ids))
+        if self._pool is None and self._wanted and ids:
+            self.start()
         pool = self._pool
         if pool is None or not ids:
             return batch
@@ -138,11 +149,11 @@ class Parsers:
         return parsed
 
     def _lost(self, pool: ProcessPoolExecutor | None, exc: BaseException) -> None:
-        log.warning("the parse helper failed (%s: %s); parsing in the pipeline's process, "
-                    "and starting a new helper", type(exc).__name__, exc)
         with self._lock:
             if pool is None or self._pool is not pool:
                 return
             self._pool = None
+            self._not_before = time.monotonic() + self.RESTART_SECONDS
+        log.warning("the parse helper failed (%s: %s); parsing in the pipeline's process, and "
+                    "starting a new helper in %g s", type(exc).__name__, exc, self.RESTART_SECONDS)
         pool.shutdown(wait=False, cancel_futures=True)
-        self.start()
