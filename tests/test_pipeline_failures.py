@@ -1,0 +1,57 @@
+"""A message that fails in the pipeline is dead-lettered on its own: the messages applied in the
+same transaction before and after it are registered as if it had not been there."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+
+from conftest import ROOT, incident_mail
+from daemon import config as config_mod
+from daemon.pipeline.process import run_until_empty
+from daemon.registry.models import utcnow
+from daemon.registry.store import Incoming, store_group
+from daemon.runtime import Runtime
+
+INCOMPLETE = "Hei,\n\nNoe er feil med dokumentdelingen.\n\nHilsen Kari\n"  # what, when, where ... missing
+
+
+def test_a_failing_message_is_dead_lettered_and_the_rest_of_its_transaction_is_kept(tmp_path):
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    # An operator's broken template: every acknowledgement fails to render. A complete report is
+    # acknowledged, so it fails; an incomplete one is asked for details (another template).
+    ack = templates / "nb" / "acknowledgement.txt"
+    ack.write_text(ack.read_text(encoding="utf-8") + "{{ no_such_variable.attribute }}\n", encoding="utf-8")
+    cfg = config_mod.parse({"database": {"url": f"sqlite:///{tmp_path}/sakspost.db"},
+                            "paths": {"var_dir": str(tmp_path / "var"), "templates_dir": str(templates)}})
+    rt = Runtime.open(cfg)
+    try:
+        mails = []
+        for i in range(4):
+            mails.append(("incomplete", incident_mail(subject=f"Feil {i}", body=INCOMPLETE,
+                                                      message_id=f"<incomplete-{i}@sykehus.example>")))
+            mails.append(("complete", incident_mail(subject=f"Feil i XCA-oppslag {i}",
+                                                    message_id=f"<complete-{i}@sykehus.example>")))
+        stored = store_group(rt.engine, [Incoming(raw, "test") for _, raw in mails])
+        outcomes = run_until_empty(rt)
+    finally:
+        rt.close()
+    kinds = {s.pk: kind for s, (kind, _) in zip(stored, mails)}
+    assert {pk: outcome for pk, outcome in outcomes.items()} == {
+        pk: ("failed" if kind == "complete" else "new_report") for pk, kind in kinds.items()}
+    db = sqlite3.connect(tmp_path / "sakspost.db")
+    rows = dict(((pk, (status, error, case_id)) for pk, status, error, case_id in db.execute(
+        "select id, status, error, case_id from message where direction = 'in'")))
+    for pk, kind in kinds.items():
+        status, error, case_id = rows[pk]
+        if kind == "complete":
+            assert status == "failed" and "UndefinedError" in error and case_id is None
+        else:
+            assert status == "processed" and error == "" and case_id
+    # the failed reports left nothing behind: no case, no audit event, no queued mail
+    assert db.execute('select count(*) from "case"').fetchone()[0] == 4
+    assert db.execute("select count(distinct case_id) from auditevent").fetchone()[0] == 4
+    assert db.execute("select purpose, count(*) from outboxmail group by purpose").fetchall() == [("info_request", 4)]
+    year = utcnow().year  # numbers taken by the rolled-back cases are given out again: no gaps
+    assert db.execute('select min(id), max(id) from "case"').fetchone() == (f"SAK-{year}-000001", f"SAK-{year}-000004")
