@@ -13,12 +13,11 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
 from ..outbound import outbox
 from . import states
-from .models import AuditEvent, Case, CaseActor, CaseCounter, CitizenForm, Message, row_values, utcnow
+from .models import AuditEvent, Case, CaseActor, CaseCounter, CitizenForm, Message, as_written, row_values, utcnow
 
 
 def _json(detail: dict | None) -> str:
@@ -66,15 +65,14 @@ def _next_number(session: Session, year: int) -> str:
 def open_case(session: Session, kind: str, *, who: str, message_pk: int | None = None,
               now: datetime | None = None, **fields) -> Case:
     """Create a case in state `new`, with its first audit event."""
-    case = Case(id=next_case_id(session, now), kind=kind, state=states.NEW, **fields)
+    row = row_values(Case, id=next_case_id(session, now), kind=kind, state=states.NEW, **fields)
     if now is not None:
-        case.created_at = case.updated_at = now
+        row["created_at"] = row["updated_at"] = now
     # Its row is written now, before the rows that refer to it, as a Core statement; the
     # object then joins the session as the persistent row it is (a flush of the unit of work
     # here would also write everything else pending, and cost more than the rest of opening).
-    session.connection().execute(insert(Case.__table__), {name: getattr(case, name) for name in Case.model_fields})
-    make_transient_to_detached(case)
-    session.add(case)
+    session.connection().execute(insert(Case.__table__), row)
+    case = as_written(session, Case, row)
     audit(session, case, "opened", who=who, message_pk=message_pk,
           detail={"kind": kind, **{k: v for k, v in fields.items() if v not in (None, "")}})
     return case
