@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from email import encoders
 from email.charset import BASE64, QP, Charset
 from email.header import Header
+from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
-from email.mime.text import MIMEText
 from email.policy import Compat32
 from email.utils import formataddr, formatdate
 
@@ -49,8 +49,6 @@ class _Wire(Compat32):
 # value they are given (building one acknowledgement took about 2 ms, a fifth of the pipeline's
 # time), and these headers are ours.
 WIRE = _Wire(linesep="\r\n")
-UTF8_8BIT = Charset("utf-8")
-UTF8_8BIT.body_encoding = None  # 8bit (7bit when the text is ASCII)
 UTF8_QP = Charset("utf-8")
 UTF8_QP.body_encoding = QP
 UTF8_HEADER = Charset("utf-8")
@@ -58,10 +56,24 @@ UTF8_HEADER.header_encoding = BASE64  # "shortest of Q and B" took half the time
 MAX_8BIT_LINE = 78
 
 
-def _text_part(text: str, subtype: str) -> MIMEText:
-    """A UTF-8 text part: 8bit when every line is short, quoted-printable otherwise."""
-    short = all(len(line) <= MAX_8BIT_LINE for line in text.splitlines())
-    return MIMEText(text, subtype, UTF8_8BIT if short else UTF8_QP)
+def _text_part(text: str, subtype: str) -> Message:
+    """A UTF-8 text part: 7bit or 8bit when every line is short, quoted-printable otherwise.
+
+    Byte for byte what `MIMEText(text, subtype, charset)` writes with these charsets; built
+    directly, because `MIMEText` parses its own Content-Type again several times over while
+    it sets the charset (a quarter of the time to compose an acknowledgement, measured)."""
+    part = Message()
+    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+    part["MIME-Version"] = "1.0"
+    if not all(len(line) <= MAX_8BIT_LINE for line in text.splitlines()):
+        cte, payload = "quoted-printable", UTF8_QP.body_encode(text)
+    elif text.isascii():
+        cte, payload = "7bit", text
+    else:  # the generator writes these surrogates back as the UTF-8 bytes they stand for
+        cte, payload = "8bit", text.encode("utf-8").decode("ascii", "surrogateescape")
+    part["Content-Transfer-Encoding"] = cte
+    part.set_payload(payload)
+    return part
 
 
 def _attachment(att) -> MIMENonMultipart:
@@ -80,9 +92,10 @@ def _attachment(att) -> MIMENonMultipart:
 
 def _boundary() -> str:
     """A random MIME boundary. Letting the generator pick one costs a regex compiled per mail
-    to prove the boundary absent from the body; 128 random bits cannot be guessed into a body,
-    and "=_" never occurs in a quoted-printable or base64 part."""
-    return "=_" + secrets.token_hex(16)
+    to prove the boundary absent from the body; 96 random bits cannot be guessed into a body,
+    "=_" never occurs in a quoted-printable or base64 part, and the Content-Type header that
+    carries it still fits on one line (no folding to work out)."""
+    return "=_" + secrets.token_hex(12)
 
 
 def _header(value: str) -> str | Header:
