@@ -97,3 +97,26 @@ def test_a_large_message_is_stored_exactly_and_processed(sakspost):
     assert case["subject"].startswith("Feil i dokumentdeling")
     db = sqlite3.connect(d.db_path)
     assert db.execute("SELECT size FROM attachment").fetchone() == (256 * 12_000,)
+
+
+def test_mail_and_rcpt_addresses_are_read_as_aiosmtpd_reads_them():
+    """The receiver's own address parsing (without aiosmtpd's per-call class) gives aiosmtpd's
+    answer for every kind of address a sender may give: accepted, with its parameters, or refused."""
+    from aiosmtpd.smtp import SMTP
+
+    from daemon.receive.smtp import _LMTP, _SMTP
+
+    arguments = [
+        "<kari@sykehus.example>", "<kari@sykehus.example> SIZE=1000 BODY=8BITMIME", "kari@sykehus.example",
+        "<>", "", "<@relay.example,@b.example:kari@x.example>", "<kari@[127.0.0.1]>",
+        '<"quoted local"@x.example>', "<kari>", "<kari@>", "bad address", "<" + "x" * 70 + "@x.example>",
+        "<æøå@x.example> SMTPUTF8", "<a@b.example", "<<a@b.example>>", " <a@b.example>", "<a b@c.example>",
+    ]
+    for limit in (0, 64):
+        theirs = SMTP(object())
+        theirs.local_part_limit = limit
+        for cls in (_SMTP, _LMTP):
+            ours = cls(object())
+            ours.local_part_limit = limit
+            for argument in arguments:
+                assert ours._getaddr(argument) == theirs._getaddr(argument), (cls.__name__, limit, argument)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from email._header_value_parser import get_addr_spec, get_angle_addr  # as aiosmtpd parses them
+from email.errors import HeaderParseError
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
@@ -214,11 +216,36 @@ class _ReadDataInSlices:
         return len(piece) - last - 1
 
 
-class _SMTP(_ReadDataInSlices, SMTP):
+class _AddressesParsedOnce:
+    """aiosmtpd's MAIL/RCPT address parsing, without the class it builds on every call.
+
+    aiosmtpd 1.4.6's `_getaddr` defines a `typing.Protocol` class for its type hints each time
+    it parses an address: building that class took about as long as parsing the address (with
+    py-spy on the running daemon, 3 % of all its time under a burst). The same parser, limit
+    and answers, otherwise unchanged."""
+
+    def _getaddr(self, arg: str):
+        if not arg:
+            return "", ""
+        try:
+            if arg.lstrip().startswith("<"):
+                address, rest = get_angle_addr(arg)
+            else:
+                address, rest = get_addr_spec(arg)
+        except HeaderParseError:
+            return None, None
+        addr = address.addr_spec
+        localpart = addr.rpartition("@")[0]
+        if self.local_part_limit and len(localpart) > self.local_part_limit:
+            return None, None
+        return addr, rest
+
+
+class _SMTP(_AddressesParsedOnce, _ReadDataInSlices, SMTP):
     line_length_limit = 100_000  # real senders exceed RFC 5321's 1000
 
 
-class _LMTP(_ReadDataInSlices, LMTP):
+class _LMTP(_AddressesParsedOnce, _ReadDataInSlices, LMTP):
     line_length_limit = 100_000
 
 
