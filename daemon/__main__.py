@@ -4,4 +4,5 @@ import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # a helper process (pipeline/parsers.py) must not run the command line again
+    sys.exit(main())

@@ -95,9 +95,19 @@ class Parsers:
         with self._lock:
             self._wanted = True
             if self.enabled and self._pool is None and time.monotonic() >= self._not_before:
-                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=start_helper, initargs=(os.getpid(),))
-                self._pool.submit(parse_many, [])  # the process is spawned on the first submit
+                pool = None
+                try:
+                    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                               initializer=start_helper, initargs=(os.getpid(),))
+                    pool.submit(parse_many, [])  # the process is spawned on the first submit
+                except (OSError, RuntimeError) as exc:  # no /dev/shm, no processes left, ...
+                    if pool is not None:
+                        pool.shutdown(wait=False, cancel_futures=True)
+                    self._not_before = time.monotonic() + self.RESTART_SECONDS
+                    log.warning("could not start the parse helper (%s: %s); parsing in the "
+                                "pipeline's process", type(exc).__name__, exc)
+                    return
+                self._pool = pool
                 log.debug("parse helper started (pid %s)", self.helper_pid())
 
     def helper_pid(self) -> int | None:
