@@ -13,7 +13,7 @@ from datetime import date, datetime, timezone
 
 from pydantic_core import PydanticUndefined
 from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
-from sqlalchemy.orm import instrumentation, make_transient_to_detached
+from sqlalchemy.orm import configure_mappers, instrumentation, make_transient_to_detached
 from sqlmodel import Field, SQLModel
 
 
@@ -35,11 +35,18 @@ def as_written(session, model: type[SQLModel], row: dict):
     caller has just written with a Core INSERT, joined to SESSION as the persistent row it is:
     what loading the row would give, without reading it back and without the model's
     `__init__`, which sets every field again (0.1 ms a case, measured)."""
-    obj = instrumentation.manager_of_class(model).new_instance()
+    obj = _manager(model).new_instance()
     obj.__dict__.update(row)
     make_transient_to_detached(obj)
     session.add(obj)
     return obj
+
+
+@functools.cache
+def _manager(model: type[SQLModel]):
+    """MODEL's class manager, its mapper configured (the model's __init__ would have seen to that)."""
+    configure_mappers()
+    return instrumentation.manager_of_class(model)
 
 
 @functools.cache

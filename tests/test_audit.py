@@ -1,0 +1,86 @@
+"""The audit trail: every event recorded in a transaction is written when it commits, in the
+order it was recorded; a rolled-back savepoint takes exactly its own events with it, and a
+rolled-back transaction all of them."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, select
+
+from daemon.registry import cases
+from daemon.registry.db import open_engine, read_only
+from daemon.registry.models import AuditEvent
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = open_engine(f"sqlite:///{tmp_path}/sakspost.db")
+    yield engine
+    engine.dispose()
+
+
+def _trail(engine) -> list[tuple[str, str]]:
+    with Session(read_only(engine)) as session:
+        return [(e.case_id, e.action) for e in session.exec(select(AuditEvent).order_by(AuditEvent.id))]
+
+
+class Boom(Exception):
+    pass
+
+
+def test_events_are_written_at_commit_in_the_order_recorded(engine):
+    with Session(engine) as session:
+        case = cases.open_case(session, "incident", who="kari@sykehus.example")
+        for i in range(3):
+            cases.note(session, case, f"note_{i}")
+        assert _trail(engine) == []  # nothing is visible before the commit
+        case_id = case.id
+        session.commit()
+    assert _trail(engine) == [(case_id, "opened"), (case_id, "note_0"), (case_id, "note_1"), (case_id, "note_2")]
+
+
+def test_a_rolled_back_savepoint_takes_only_its_own_events(engine):
+    with Session(engine) as session:
+        case = cases.open_case(session, "incident", who="kari@sykehus.example")
+        cases.note(session, case, "before")
+        with pytest.raises(Boom):
+            with session.begin_nested():
+                cases.note(session, case, "inside")
+                raise Boom
+        with session.begin_nested():  # a savepoint that is released keeps its events
+            cases.note(session, case, "kept")
+        with pytest.raises(Boom):
+            with session.begin_nested():
+                cases.note(session, case, "inside, written")
+                cases.write_audit(session)
+                cases.note(session, case, "inside, after the write")
+                with session.begin_nested():
+                    cases.note(session, case, "nested inside")
+                raise Boom
+        cases.note(session, case, "after")
+        session.commit()
+    assert [action for _, action in _trail(engine)] == ["opened", "before", "kept", "after"]
+
+
+def test_a_savepoint_begun_before_the_first_event_takes_them_all(engine):
+    with Session(engine) as session:
+        case = cases.open_case(session, "incident", who="kari@sykehus.example")
+        session.commit()
+        with pytest.raises(Boom):
+            with session.begin_nested():
+                cases.note(session, case, "inside")
+                raise Boom
+        cases.note(session, case, "after")
+        session.commit()
+    assert [action for _, action in _trail(engine)] == ["opened", "after"]
+
+
+def test_a_rolled_back_transaction_takes_all_its_events(engine):
+    with Session(engine) as session:
+        case = cases.open_case(session, "incident", who="kari@sykehus.example")
+        session.commit()
+        cases.note(session, case, "lost")
+        session.rollback()
+        cases.note(session, case, "kept")
+        session.commit()
+    assert [action for _, action in _trail(engine)] == ["opened", "kept"]
