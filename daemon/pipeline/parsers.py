@@ -1,7 +1,7 @@
 """Parsing beside the pipeline: a helper process parses the next batch while this one applies.
 
 Decides where a stored message is parsed. Parsing needs nothing from the registry's transaction
-and took a quarter of the pipeline's time (bench/README.md), so the pipeline hands the batch it
+and took about a fifth of `ingest`'s time (bench/README.md), so the pipeline hands the batch it
 claims next to one helper process (`ahead`, in slices of `SLICE` messages) and applies the
 current batch meanwhile; `collect` takes the results before the next write transaction begins,
 where the batch used to be parsed in this process. Nobody waits for a helper that has not begun:
