@@ -84,3 +84,29 @@ def test_a_rolled_back_transaction_takes_all_its_events(engine):
         cases.note(session, case, "kept")
         session.commit()
     assert [action for _, action in _trail(engine)] == ["opened", "kept"]
+
+
+def test_a_session_closed_without_commit_leaves_nothing_pending(engine):
+    with Session(engine) as session:
+        case = cases.open_case(session, "incident", who="kari@sykehus.example")
+        session.commit()
+        cases.note(session, case, "never committed")
+        session.close()  # the transaction is rolled back; the session may be used again
+        cases.note(session, session.merge(case), "kept")
+        session.commit()
+    assert [action for _, action in _trail(engine)] == ["opened", "kept"]
+
+
+def test_a_flush_inside_a_savepoint_does_not_lose_the_events_before_it(engine):
+    with Session(engine) as session:
+        case = cases.open_case(session, "incident", who="kari@sykehus.example")
+        cases.note(session, case, "before")
+        with pytest.raises(Boom):
+            with session.begin_nested():
+                cases.transition(session, case, "open")
+                session.flush()  # as any query inside would (autoflush)
+                session.exec(select(AuditEvent)).all()
+                raise Boom
+        cases.note(session, case, "after")
+        session.commit()
+    assert [action for _, action in _trail(engine)] == ["opened", "before", "after"]

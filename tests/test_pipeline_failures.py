@@ -52,6 +52,12 @@ def test_a_failing_message_is_dead_lettered_and_the_rest_of_its_transaction_is_k
     # the failed reports left nothing behind: no case, no audit event, no queued mail
     assert db.execute('select count(*) from "case"').fetchone()[0] == 4
     assert db.execute("select count(distinct case_id) from auditevent").fetchone()[0] == 4
+    # and each kept case has its whole trail, though a message after it was rolled back
+    trails = {}
+    for case_id, action in db.execute("select case_id, action from auditevent order by id"):
+        trails.setdefault(case_id, []).append(action)
+    for actions in trails.values():
+        assert actions[:3] == ["opened", "message_received", "state_changed"] and "mail_queued" in actions, actions
     assert db.execute("select purpose, count(*) from outboxmail group by purpose").fetchall() == [("info_request", 4)]
     year = utcnow().year  # numbers taken by the rolled-back cases are given out again: no gaps
     assert db.execute('select min(id), max(id) from "case"').fetchone() == (f"SAK-{year}-000001", f"SAK-{year}-000004")

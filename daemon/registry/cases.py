@@ -41,7 +41,7 @@ class _AuditEvents:
 
     Events are written when the session's transaction commits (`before_commit`), in the order
     they were recorded: one INSERT for a whole pipeline transaction instead of one per event
-    (4-9 % of `ingest`, bench/README.md). A rolled-back savepoint takes its own events with it
+    (4-17 % of `ingest`, bench/README.md). A rolled-back savepoint takes its own events with it
     and leaves the ones recorded before it (SQLAlchemy's `after_rollback` fires for savepoints
     too, so the mark is per savepoint); a rolled-back transaction takes them all. `written`
     counts writes: a savepoint during which events were written (`write_audit`) had all the
@@ -89,9 +89,11 @@ def _forget_rolled_back(session, previous_transaction) -> None:
     events = session.info.get(_KEY)
     if events is None:
         return
-    if not previous_transaction.nested:
-        session.info.pop(_KEY, None)
+    if previous_transaction.parent is None:
+        session.info.pop(_KEY, None)  # (`after_transaction_end` does it too)
         return
+    if not previous_transaction.nested:
+        return  # a flush's inner transaction: the one around it is rolled back next
     mark = events.marks.pop(previous_transaction, None)
     if mark is None:  # begun before any event: all pending ones were recorded inside it
         events.rows.clear()
@@ -103,11 +105,11 @@ def _forget_rolled_back(session, previous_transaction) -> None:
 
 @event.listens_for(Session, "after_transaction_end")
 def _end_transaction(session, transaction) -> None:
-    # A released savepoint's mark stays until its transaction ends: it is looked up only when
-    # that savepoint is rolled back (and `after_transaction_end` comes before that lookup).
-    events = session.info.get(_KEY)
-    if events is not None and not transaction.nested:
-        events.marks.clear()
+    # When the transaction ends, committed (its events written), rolled back or closed, nothing
+    # of it is pending any more. A released savepoint's mark stays until then: it is looked up
+    # only when that savepoint is rolled back (`after_transaction_end` comes before that lookup).
+    if transaction.parent is None:  # not a savepoint, nor the inner transaction of a flush
+        session.info.pop(_KEY, None)
 
 
 def next_case_id(session: Session, now: datetime | None = None) -> str:
