@@ -124,3 +124,15 @@ def _children(pid: int) -> list[int]:
             if int(fields[1]) == pid:
                 found.append(int(entry))
     return found
+
+
+def test_a_large_mbox_archive_is_parsed_with_the_helper_too(tmp_path):
+    assert usable_cores() > 1, "this machine has one core: the helper would never run"
+    mbox = tmp_path / "archive.mbox"
+    parts = [incident_mail(subject=f"Feil {i}", message_id=f"<mbox-{i}@sykehus.example>").replace(b"\r\n", b"\n")
+             for i in range(20)]
+    mbox.write_bytes(b"".join(b"From kari@sykehus.example Mon Nov 23 10:00:00 2026\n" + p + b"\n" for p in parts))
+    d = Sakspost(tmp_path, {})
+    out = d.cli("--log-level", "debug", "ingest", "-q", str(mbox))
+    assert "parse helper started" in out.stderr.decode(errors="replace")
+    assert sorted(c["subject"] for c in d.cases()) == sorted(f"Feil {i}" for i in range(20))

@@ -74,6 +74,8 @@ def cmd_ingest(args) -> int:
             return EX_TEMPFAIL
         if args.no_process:
             return 1 if problems else 0
+        if len(origin) >= BULK:
+            rt.parsers.start()  # an mbox archive: many messages from few files
         outcomes = run_until_empty(rt, transaction_seconds=BATCH_TRANSACTION_SECONDS)
         with Session(rt.engine) as session:
             for pk, result in sorted(outcomes.items()):
