@@ -7,9 +7,10 @@ current batch meanwhile; `collect` takes the results before the next write trans
 where the batch used to be parsed in this process. Nobody waits for a helper that has not begun:
 a slice it has not started when its results are wanted is parsed here instead. Messages larger
 than `HELPER_MAX_BYTES` are always parsed here, from the stored blob slice by slice (never
-whole in memory twice); and if the helper dies, what it held is parsed here and a new helper
-starts with a later batch (`RESTART_SECONDS` on: a helper that cannot start is not started again
-and again). A helper whose parent is gone ends itself. The helper gets raw bytes and gives back
+whole in memory twice); and if the helper dies (or leaves a slice unanswered for
+`SLICE_TIMEOUT`), what it held is parsed here and a new helper starts with a later batch
+(`RESTART_SECONDS` on: a helper that cannot start is not started again and again). A helper
+whose parent is gone ends itself. The helper gets raw bytes and gives back
 `ParsedMail`s; it never opens the registry, and it imports only the standard library
 (`daemon.pipeline.parse`).
 
@@ -39,6 +40,7 @@ from .parse import ParsedMail, parse, parse_many, start_helper
 log = logging.getLogger("sakspost.pipeline")
 SLICE = 8  # messages per hand-over: about 8 ms of parsing
 HELPER_MAX_BYTES = 256 * 1024  # larger messages are parsed here, never copied to the helper and back
+SLICE_TIMEOUT = 120.0  # seconds; a slice takes milliseconds: a helper this late is given up on
 
 
 def parse_here(engine: Engine, ids: list[int]) -> dict[int, ParsedMail]:
@@ -152,8 +154,8 @@ class Parsers:
             if future.cancel():  # not begun: parsed here, below
                 continue
             try:
-                parsed.update(future.result())
-            except Exception as exc:  # the helper died; its slices are parsed here
+                parsed.update(future.result(timeout=SLICE_TIMEOUT))
+            except Exception as exc:  # the helper died or hangs; its slices are parsed here
                 self._lost(self._pool, exc)
         parsed.update(parse_here(engine, [pk for pk in batch.ids if pk not in parsed]))
         return parsed
