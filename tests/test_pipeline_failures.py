@@ -61,3 +61,19 @@ def test_a_failing_message_is_dead_lettered_and_the_rest_of_its_transaction_is_k
     assert db.execute("select purpose, count(*) from outboxmail group by purpose").fetchall() == [("info_request", 4)]
     year = utcnow().year  # numbers taken by the rolled-back cases are given out again: no gaps
     assert db.execute('select min(id), max(id) from "case"').fetchone() == (f"SAK-{year}-000001", f"SAK-{year}-000004")
+
+
+def test_a_message_whose_raw_copy_is_gone_is_dead_lettered_with_the_reason(tmp_path):
+    cfg = config_mod.parse({"database": {"url": f"sqlite:///{tmp_path}/sakspost.db"},
+                            "paths": {"var_dir": str(tmp_path / "var")}})
+    rt = Runtime.open(cfg)
+    try:
+        gone, kept = store_group(rt.engine, [Incoming(incident_mail(subject=f"Feil {i}"), "test") for i in range(2)])
+        db = sqlite3.connect(tmp_path / "sakspost.db")
+        db.execute("delete from rawmessage where message_pk = ?", (gone.pk,))
+        db.commit()
+        assert run_until_empty(rt) == {gone.pk: "failed", kept.pk: "new_report"}
+    finally:
+        rt.close()
+    assert db.execute("select error from message where id = ?", (gone.pk,)).fetchone() == (
+        "no raw copy of this message is stored",)

@@ -27,10 +27,9 @@ from sqlmodel import Session, select
 
 from ..registry.lookup import Lookup
 from ..registry.models import Attachment as AttachmentRow
-from ..registry.models import Message, RawMessage, row_values, utcnow
+from ..registry.models import Message, row_values, utcnow
 from . import handlers
 from .classify import classify
-from .parse import parse
 from .parsers import Ahead
 from .verdict import NOT_MAIL
 
@@ -82,24 +81,22 @@ def _record_parse(session: Session, message: Message, mail) -> None:
 
 
 def refusal(message: Message, mail) -> str:
-    """Why MESSAGE is dead-lettered before anything is applied (given up on, or no mail at
-    all), or "". Nothing has been written for it when this says so."""
+    """Why MESSAGE (parsed as MAIL, None if it has no raw copy to parse) is dead-lettered before
+    anything is applied (given up on, nothing to read, or no mail at all), or "". Nothing has
+    been written for it when this says so."""
     if message.attempts > MAX_CLAIMS:
         return f"gave up after {message.attempts - 1} unfinished attempts"
-    if mail is not None and mail.not_mail:
+    if mail is None:
+        return "no raw copy of this message is stored"
+    if mail.not_mail:
         message.classification = NOT_MAIL
         return mail.not_mail
     return ""
 
 
-def process_one(session: Session, rt, message: Message, mail=None) -> str:
-    """Classify and apply MESSAGE (parsed as MAIL, or parsed here) inside the caller's
-    transaction; return the verdict kind."""
-    if mail is None:
-        mail = parse(session.get(RawMessage, message.id).data)
-        if mail.not_mail:
-            message.classification = NOT_MAIL
-            raise handlers.DeadLetter(mail.not_mail)
+def process_one(session: Session, rt, message: Message, mail) -> str:
+    """Classify and apply MESSAGE, parsed as MAIL, inside the caller's transaction; return the
+    verdict kind."""
     mail.envelope_from = message.mail_from
     mail.roles = tuple(r for r in message.roles.split(",") if r)
     # Classified before the parse is recorded: the rules' lookups then find nothing of this
