@@ -5,12 +5,12 @@ and took about a fifth of `ingest`'s time (bench/README.md), so the pipeline han
 claims next to one helper process (`ahead`, in slices of `SLICE` messages) and applies the
 current batch meanwhile; `collect` takes the results before the next write transaction begins,
 where the batch used to be parsed in this process. Nobody waits for a helper that has not begun:
-a slice it has not started when its results are wanted is parsed here instead. Messages larger
-than `HELPER_MAX_BYTES` are always parsed here, from the stored blob slice by slice (never
-whole in memory twice); and if the helper dies (or leaves a slice unanswered for
-`SLICE_TIMEOUT`), what it held is parsed here and a new helper starts with a later batch
-(`RESTART_SECONDS` on: a helper that cannot start is not started again and again). A helper
-whose parent is gone ends itself. The helper gets raw bytes and gives back
+a slice it has not started when its results are wanted is parsed here instead, from the bytes
+it was given. Messages larger than `HELPER_MAX_BYTES` are always parsed here, from the stored
+blob slice by slice (never whole in memory twice); and if the helper dies (or leaves a slice
+unanswered for `SLICE_TIMEOUT`), what it held is parsed here and a new helper starts with a
+later batch (`RESTART_SECONDS` on: a helper that cannot start is not started again and again).
+A helper whose parent is gone ends itself. The helper gets raw bytes and gives back
 `ParsedMail`s; it never opens the registry, and it imports only the standard library
 (`daemon.pipeline.parse`).
 
@@ -66,10 +66,13 @@ def parse_here(engine: Engine, ids: list[int]) -> dict[int, ParsedMail]:
 
 @dataclass
 class Ahead:
-    """A batch handed to the helper: its ids, and each slice's pks with the helper's future."""
+    """A batch handed to the helper: its ids, the helper it went to, and each slice's
+    (pk, raw bytes) with the helper's future (a slice the helper has not begun is parsed here
+    from those bytes, not read again)."""
 
     ids: list[int]
-    slices: list[tuple[list[int], Future]] = field(default_factory=list)
+    pool: ProcessPoolExecutor | None = None
+    slices: list[tuple[list[tuple[int, bytes]], Future]] = field(default_factory=list)
 
 
 def usable_cores() -> int:
@@ -126,10 +129,10 @@ class Parsers:
 
     def ahead(self, engine: Engine, ids: list[int]) -> Ahead:
         """Hand the messages IDS to the helper, if it runs; `collect` gives their parses."""
-        batch = Ahead(list(ids))
         if self._pool is None and self._wanted and ids:
             self.start()
         pool = self._pool
+        batch = Ahead(list(ids), pool)
         if pool is None or not ids:
             return batch
         with read_only(engine).connect() as conn:
@@ -141,7 +144,7 @@ class Parsers:
         try:
             for start in range(0, len(rows), SLICE):
                 items = [(pk, bytes(data)) for pk, data in rows[start:start + SLICE]]
-                batch.slices.append(([pk for pk, _ in items], pool.submit(parse_many, items)))
+                batch.slices.append((items, pool.submit(parse_many, items)))
         except RuntimeError as exc:  # the helper died (BrokenProcessPool) or is shutting down
             self._lost(pool, exc)
         return batch
@@ -150,13 +153,14 @@ class Parsers:
         """pk -> ParsedMail for every message of BATCH: the helper's results, and what it has
         not begun (or could not do) parsed here."""
         parsed: dict[int, ParsedMail] = {}
-        for _pks, future in batch.slices:
-            if future.cancel():  # not begun: parsed here, below
-                continue
-            try:
-                parsed.update(future.result(timeout=SLICE_TIMEOUT))
-            except Exception as exc:  # the helper died or hangs; its slices are parsed here
-                self._lost(self._pool, exc)
+        for items, future in batch.slices:
+            if not future.cancel():  # begun (or done): its result, unless the helper failed
+                try:
+                    parsed.update(future.result(timeout=SLICE_TIMEOUT))
+                    continue
+                except Exception as exc:  # the helper died or hangs
+                    self._lost(batch.pool, exc)
+            parsed.update(parse_many(items))
         parsed.update(parse_here(engine, [pk for pk in batch.ids if pk not in parsed]))
         return parsed
 
