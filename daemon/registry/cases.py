@@ -43,14 +43,12 @@ class _AuditEvents:
     they were recorded: one INSERT for a whole pipeline transaction instead of one per event
     (4-17 % of `ingest`, bench/README.md). A rolled-back savepoint takes its own events with it
     and leaves the ones recorded before it (SQLAlchemy's `after_rollback` fires for savepoints
-    too, so the mark is per savepoint); a rolled-back transaction takes them all. `written`
-    counts writes: a savepoint during which events were written (`write_audit`) had all the
-    events now pending recorded inside it."""
+    too, so the mark is per savepoint); a transaction that ends takes what is left with it
+    (committed: written; otherwise: dropped with its changes)."""
 
     def __init__(self):
         self.rows: list[dict] = []
-        self.written = 0
-        self.marks: dict = {}  # open savepoint -> (written, len(rows)) when it began
+        self.marks: dict = {}  # savepoint -> len(rows) when it began; kept until the transaction ends
 
 
 _KEY = "sakspost_audit_events"
@@ -63,52 +61,35 @@ def _pending(session: Session) -> list[dict]:
     return events.rows
 
 
-def write_audit(session: Session) -> None:
-    """Write SESSION's pending audit events now, in its transaction (the commit does it anyway)."""
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session) -> None:
     events = session.info.get(_KEY)
     if events is not None and events.rows:
         rows, events.rows = events.rows, []
-        events.written += 1
         session.connection().execute(insert(AuditEvent.__table__), rows)
-
-
-@event.listens_for(Session, "before_commit")
-def _write_before_commit(session) -> None:
-    write_audit(session)
 
 
 @event.listens_for(Session, "after_transaction_create")
 def _mark_savepoint(session, transaction) -> None:
     events = session.info.get(_KEY)
     if transaction.nested and events is not None:
-        events.marks[transaction] = (events.written, len(events.rows))
+        events.marks[transaction] = len(events.rows)
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_rolled_back(session, previous_transaction) -> None:
     events = session.info.get(_KEY)
-    if events is None:
-        return
-    if previous_transaction.parent is None:
-        session.info.pop(_KEY, None)  # (`after_transaction_end` does it too)
-        return
-    if not previous_transaction.nested:
-        return  # a flush's inner transaction: the one around it is rolled back next
-    mark = events.marks.pop(previous_transaction, None)
-    if mark is None:  # begun before any event: all pending ones were recorded inside it
-        events.rows.clear()
-    elif mark[0] != events.written:  # written during it: what is pending came after the write
-        events.rows.clear()
-    else:
-        del events.rows[mark[1]:]
+    if events is None or not previous_transaction.nested:
+        return  # the transaction's own end drops them; a flush's inner one is followed by it
+    # no mark: the savepoint began before the first event, so every pending one came after it
+    del events.rows[events.marks.pop(previous_transaction, 0):]
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _end_transaction(session, transaction) -> None:
-    # When the transaction ends, committed (its events written), rolled back or closed, nothing
-    # of it is pending any more. A released savepoint's mark stays until then: it is looked up
-    # only when that savepoint is rolled back (`after_transaction_end` comes before that lookup).
-    if transaction.parent is None:  # not a savepoint, nor the inner transaction of a flush
+    # Committed (its events written), rolled back or closed, nothing of the transaction is
+    # pending any more. `parent is None`: not a savepoint, nor the inner transaction of a flush.
+    if transaction.parent is None:
         session.info.pop(_KEY, None)
 
 
