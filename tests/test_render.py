@@ -52,3 +52,33 @@ def test_a_rendered_mail_reads_back_as_it_was_meant(tmp_path):
     content = attachment.get_content()
     assert "08:15 oppslag feilet for" in content and FNR not in content
     assert pdf.get_filename().startswith("journal-") and FNR not in pdf.get_filename()
+
+
+def test_a_large_queued_mail_is_kept_byte_for_byte(tmp_path):
+    """A mail over the size that goes through a blob handle (logs forwarded to NHN) is queued
+    exactly as rendered, in the transaction that queues it."""
+    import random
+
+    from sqlmodel import Session
+
+    from daemon.outbound import outbox
+    from daemon.registry.db import open_engine
+    from daemon.registry.models import RawMessage
+    from daemon.registry.store import LARGE
+
+    log = random.Random(6).randbytes(3 * LARGE)
+    composed = _renderer(tmp_path).compose(
+        "acknowledgement", {"case": SimpleNamespace(id=None, subject="Logg"), "reporter_name": "Kari",
+                            "escalated": False, "nhn_phone": ""},
+        to=["kari@ous-hf.example"], attachments=[SimpleNamespace(filename="gateway.bin",
+                                                                 content_type="application/octet-stream", data=log)])
+    assert len(composed.raw) > 3 * LARGE
+    engine = open_engine(f"sqlite:///{tmp_path}/sakspost.db")
+    try:
+        with Session(engine) as session:
+            pk = outbox.enqueue(session, composed, case_id=None, purpose="test", envelope_from="a@b.example")
+            session.commit()
+        with Session(engine) as session:
+            assert session.get(RawMessage, pk).data == composed.raw
+    finally:
+        engine.dispose()

@@ -13,7 +13,8 @@ import hashlib
 from sqlalchemy import insert
 from sqlmodel import Session
 
-from ..registry.models import Message, OutboxMail, RawMessage, row_values
+from ..registry.models import Message, OutboxMail, row_values
+from ..registry.store import write_raw
 from .render import Composed
 
 
@@ -38,7 +39,7 @@ def enqueue(session: Session, mail: Composed, *, case_id: str | None, purpose: s
         from_addr=envelope_from,
         text=mail.text,
     )).scalar_one()
-    conn.execute(insert(RawMessage.__table__), {"message_pk": pk, "data": mail.raw})
+    write_raw(session, pk, mail.raw)  # a large mail (logs forwarded to NHN) through a blob handle
     conn.execute(insert(OutboxMail.__table__), row_values(
         OutboxMail,
         message_pk=pk,

@@ -194,14 +194,15 @@ def _store(session, item: Incoming, fp: str, known: dict[str, Message | int]) ->
         status="received",
     )).scalar_one()
     known[fp] = pk
-    _add_raw(session, pk, item.raw)
+    write_raw(session, pk, item.raw)
     return Stored(pk, False, tuple(item.roles))
 
 
-def _add_raw(session, pk: int, raw: bytes) -> None:
-    """The raw bytes' row. On SQLite a large message is written through an incremental blob:
-    bound as a parameter, SQLite would copy it and keep that copy bound to the cached INSERT
-    until the next message is stored (25 MB of resident memory for a 25 MB message)."""
+def write_raw(session, pk: int, raw: bytes) -> None:
+    """The raw bytes' row of message PK, received or to be sent (`outbound.outbox`). On SQLite
+    a large message is written through an incremental blob: bound as a parameter, SQLite would
+    copy it and keep that copy bound to the cached INSERT until the next message is stored
+    (25 MB of resident memory for a 25 MB message)."""
     conn = session.connection()
     if len(raw) < LARGE or conn.dialect.name != "sqlite":
         conn.execute(insert(RawMessage.__table__), {"message_pk": pk, "data": raw})
