@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from daemon.registry import cases
 from daemon.registry.db import open_engine, read_only
-from daemon.registry.models import AuditEvent
+from daemon.registry.models import AuditEvent, Case, as_utc
 
 
 @pytest.fixture
@@ -98,3 +98,71 @@ def test_a_flush_inside_a_savepoint_does_not_lose_the_events_before_it(engine):
         cases.note(session, case, "after")
         session.commit()
     assert [action for _, action in _trail(engine)] == ["opened", "before", "after"]
+
+
+# -- rows written through (registry/sql.py): in the database at once, undone with their savepoint
+
+def _row(engine, case_id: str) -> tuple | None:
+    with Session(read_only(engine)) as session:
+        case = session.get(Case, case_id)
+        return None if case is None else (case.state, as_utc(case.updated_at))
+
+
+def test_a_change_is_in_the_database_before_commit_and_leaves_nothing_to_flush(engine):
+    with Session(engine) as session:
+        case = cases.open_case(session, "incident", who="kari@sykehus.example")
+        session.commit()
+        cases.transition(session, case, "open", reason="documented")
+        assert not session.dirty and not session.new  # nothing waits in the unit of work
+        # the transaction's own reads see it without a flush
+        state = session.connection().exec_driver_sql('select state from "case" where id = ?', (case.id,)).scalar()
+        assert state == "open"
+        session.commit()
+        assert _row(engine, case.id)[0] == "open"
+        assert [action for _, action in _trail(engine)] == ["opened", "state_changed"]
+
+
+def test_a_rolled_back_savepoint_undoes_what_it_wrote_through_and_the_session_sees_the_row_again(engine):
+    with Session(engine, expire_on_commit=False) as session:
+        case = cases.open_case(session, "incident", who="kari@sykehus.example")
+        session.commit()
+        before = _row(engine, case.id)
+        with pytest.raises(Boom):
+            with session.begin_nested():
+                cases.transition(session, case, "open")
+                cases.change(session, case, severity="B")
+                assert case.state == "open"
+                raise Boom
+        # the object reads the row as the rollback left it, not what the savepoint wrote
+        assert (case.state, case.severity) == ("new", None)
+        cases.transition(session, case, "awaiting_info")
+        session.commit()
+    assert _row(engine, case.id)[0] == "awaiting_info" and _row(engine, case.id) != before
+    assert [action for _, action in _trail(engine)] == ["opened", "state_changed"]
+
+
+def test_a_case_opened_in_a_rolled_back_savepoint_is_gone_and_its_number_is_given_out_again(engine):
+    with Session(engine) as session:
+        with pytest.raises(Boom):
+            with session.begin_nested():
+                lost = cases.open_case(session, "incident", who="kari@sykehus.example")
+                raise Boom
+        assert lost not in session
+        kept = cases.open_case(session, "incident", who="ola@sykehus.example")
+        assert kept.id == lost.id  # no gap in the series, and no clash in the session
+        session.commit()
+        assert _row(engine, kept.id) is not None
+    assert [action for _, action in _trail(engine)] == ["opened"]
+
+
+def test_updated_at_is_the_time_of_the_case_s_last_event(engine):
+    with Session(engine) as session:
+        case = cases.open_case(session, "incident", who="kari@sykehus.example")
+        cases.note(session, case, "first")
+        cases.transition(session, case, "open")
+        session.commit()
+        case_id = case.id
+    with Session(read_only(engine)) as session:
+        last = session.exec(select(AuditEvent).where(AuditEvent.case_id == case_id)
+                            .order_by(AuditEvent.id.desc())).first()
+        assert as_utc(session.get(Case, case_id).updated_at) == as_utc(last.at)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import ROOT, SHARED, Sakspost, incident_mail
 
@@ -19,7 +20,8 @@ def daemon(tmp_path, config=None) -> Sakspost:
 def test_console_script_and_module_are_the_same(tmp_path):
     out = subprocess.run([sys.executable, "-m", "daemon", "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0 and "check-config" in out.stdout
-    out = subprocess.run(["sakspost", "--help"], capture_output=True, text=True, cwd=tmp_path)
+    script = Path(sys.executable).parent / "sakspost"  # the console script installed beside this Python
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0 and "check-config" in out.stdout
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import insert
 from sqlmodel import Session
 
+from ..registry import sql
 from ..registry.models import Message, OutboxMail, row_values
 from ..registry.store import write_raw
 from .render import Composed
@@ -20,10 +20,9 @@ from .render import Composed
 
 def enqueue(session: Session, mail: Composed, *, case_id: str | None, purpose: str, envelope_from: str) -> int:
     """Queue MAIL in the caller's transaction; return its Message id. The rows are written at
-    once (Core statements: a unit-of-work flush of three new objects cost more than composing
+    once (`registry.sql`: a unit-of-work flush of three new objects cost more than composing
     the mail); CASE_ID's row must be written already."""
-    conn = session.connection()
-    pk = conn.execute(insert(Message.__table__).returning(Message.__table__.c.id), row_values(
+    pk = sql.insert_row(session, Message, row_values(
         Message,
         direction="out",
         fingerprint=hashlib.sha256(mail.raw).hexdigest(),
@@ -38,9 +37,9 @@ def enqueue(session: Session, mail: Composed, *, case_id: str | None, purpose: s
         subject=mail.subject,
         from_addr=envelope_from,
         text=mail.text,
-    )).scalar_one()
+    ), returning_id=True)
     write_raw(session, pk, mail.raw)  # a large mail (logs forwarded to NHN) through a blob handle
-    conn.execute(insert(OutboxMail.__table__), row_values(
+    sql.insert_row(session, OutboxMail, row_values(
         OutboxMail,
         message_pk=pk,
         case_id=case_id,

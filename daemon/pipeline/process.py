@@ -22,12 +22,13 @@ import logging
 import time
 from datetime import timedelta
 
-from sqlalchemy import delete, insert, or_, update
+from sqlalchemy import bindparam, delete, or_, update
 from sqlmodel import Session, select
 
 from ..registry.lookup import Lookup
 from ..registry.models import Attachment as AttachmentRow
 from ..registry.models import Message, row_values, utcnow
+from ..registry.sql import Prepared, insert_rows, write
 from . import handlers
 from .classify import classify
 from .parsers import Ahead
@@ -61,26 +62,29 @@ def claim(rt, limit: int) -> list[int]:
 
 
 def _record_parse(session: Session, message: Message, mail) -> None:
-    message.subject = mail.subject[:998]
-    message.from_addr = mail.from_addr[:500]
+    values = {
+        "subject": mail.subject[:998], "from_addr": mail.from_addr[:500],
+        "in_reply_to": " ".join(mail.in_reply_to)[:2000], "references": " ".join(mail.references),
+        "headers": json.dumps(mail.headers, ensure_ascii=False), "text": mail.text[:MAX_TEXT],
+    }
     if not message.message_id:
-        message.message_id = mail.message_id[:500]
-    message.in_reply_to = " ".join(mail.in_reply_to)[:2000]
-    message.references = " ".join(mail.references)
-    message.headers = json.dumps(mail.headers, ensure_ascii=False)
-    message.text = mail.text[:MAX_TEXT]
-    conn = session.connection()
-    table = AttachmentRow.__table__
+        values["message_id"] = mail.message_id[:500]
+    write(session, message, **values)
     if message.attempts > 1:  # an earlier attempt may have got as far as this
-        conn.execute(delete(table).where(table.c.message_pk == message.id))
+        _DELETE_ATTACHMENTS.run(session, {"message_pk": message.id}).close()
     if mail.attachments:
-        conn.execute(insert(table), [
+        insert_rows(session, AttachmentRow, [
             row_values(AttachmentRow, message_pk=message.id, filename=att.filename,
                        content_type=att.content_type, size=len(att.data), data=att.data)
             for att in mail.attachments])
 
 
-def refusal(message: Message, mail) -> str:
+_ATTACHMENTS = AttachmentRow.__table__
+_DELETE_ATTACHMENTS = Prepared(lambda: delete(_ATTACHMENTS).where(
+    _ATTACHMENTS.c.message_pk == bindparam("message_pk")))
+
+
+def refusal(session: Session, message: Message, mail) -> str:
     """Why MESSAGE (parsed as MAIL, None if it has no raw copy to parse) is dead-lettered before
     anything is applied (given up on, nothing to read, or no mail at all), or "". Nothing has
     been written for it when this says so."""
@@ -89,7 +93,7 @@ def refusal(message: Message, mail) -> str:
     if mail is None:
         return "no raw copy of this message is stored"
     if mail.not_mail:
-        message.classification = NOT_MAIL
+        write(session, message, classification=NOT_MAIL)
         return mail.not_mail
     return ""
 
@@ -103,12 +107,9 @@ def process_one(session: Session, rt, message: Message, mail) -> str:
     # message waiting to be flushed, and its row is written in one UPDATE.
     verdict = classify(mail, Lookup(session, rt.config, rt.tokens))
     _record_parse(session, message, mail)
-    message.classification = verdict.kind
     handlers.apply(session, rt, message, mail, verdict)
-    message.status = "processed"
-    message.processed_at = utcnow()
-    message.claimed_at = None
-    session.add(message)
+    write(session, message, classification=verdict.kind, status="processed", processed_at=utcnow(),
+          claimed_at=None)
     return verdict.kind
 
 
@@ -168,7 +169,7 @@ def _transaction(rt, waiting: list[int], parsed: dict, outcome: dict[int, str], 
 def _apply_one(session: Session, rt, pk: int, mail, *, savepoint: bool) -> str:
     """Apply message PK; without SAVEPOINT, an exception is the caller's to handle."""
     message = session.get(Message, pk)
-    reason = refusal(message, mail)
+    reason = refusal(session, message, mail)
     if reason:
         log.warning("message %s dead-lettered: %s", pk, reason)
         return _failed(session, message, reason)
@@ -187,10 +188,7 @@ def _apply_one(session: Session, rt, pk: int, mail, *, savepoint: bool) -> str:
 
 
 def _failed(session: Session, message: Message, reason: str) -> str:
-    message.status = "failed"
-    message.error = reason[:2000]
-    message.claimed_at = None
-    session.add(message)
+    write(session, message, status="failed", error=reason[:2000], claimed_at=None)
     return "failed"
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import bindparam, event, insert, update
+from sqlalchemy import bindparam, insert, inspect, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from ..outbound import outbox
-from . import states
+from . import sql, states, transaction
 from .models import AuditEvent, Case, CaseActor, CaseCounter, CitizenForm, Message, as_written, row_values, utcnow
 
 
@@ -26,71 +27,20 @@ def _json(detail: dict | None) -> str:
 
 def audit(session: Session, case: Case, action: str, *, who: str = "system",
           detail: dict | None = None, message_pk: int | None = None) -> None:
-    """Record ACTION on CASE, whose row must be written already. The event joins the session's
-    pending audit events, written together in one Core INSERT just before the session commits
-    (see `_AuditEvents`)."""
-    _pending(session).append(row_values(
+    """Record ACTION on CASE, whose row must be written already. The event joins the
+    transaction's pending audit events, written together in one INSERT just before it commits
+    (`transaction`), and the case's `updated_at` is the event's time."""
+    now = utcnow()
+    transaction.audit_event(session, row_values(
         AuditEvent, case_id=case.id, action=action, who=who or "system", detail=_json(detail),
-        message_pk=message_pk))
-    case.updated_at = utcnow()
-    session.add(case)
-
-
-class _AuditEvents:
-    """A session's audit events not yet written, and where each open savepoint began.
-
-    Events are written when the session's transaction commits (`before_commit`), in the order
-    they were recorded: one INSERT for a whole pipeline transaction instead of one per event
-    (4-17 % of `ingest`, bench/README.md). A rolled-back savepoint takes its own events with it
-    and leaves the ones recorded before it (SQLAlchemy's `after_rollback` fires for savepoints
-    too, so the mark is per savepoint); a transaction that ends takes what is left with it
-    (committed: written; otherwise: dropped with its changes)."""
-
-    def __init__(self):
-        self.rows: list[dict] = []
-        self.marks: dict = {}  # savepoint -> len(rows) when it began; kept until the transaction ends
-
-
-_KEY = "sakspost_audit_events"
-
-
-def _pending(session: Session) -> list[dict]:
-    events = session.info.get(_KEY)
-    if events is None:
-        events = session.info[_KEY] = _AuditEvents()
-    return events.rows
-
-
-@event.listens_for(Session, "before_commit")
-def _write_before_commit(session) -> None:
-    events = session.info.get(_KEY)
-    if events is not None and events.rows:
-        rows, events.rows = events.rows, []
-        session.connection().execute(insert(AuditEvent.__table__), rows)
-
-
-@event.listens_for(Session, "after_transaction_create")
-def _mark_savepoint(session, transaction) -> None:
-    events = session.info.get(_KEY)
-    if transaction.nested and events is not None:
-        events.marks[transaction] = len(events.rows)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session, previous_transaction) -> None:
-    events = session.info.get(_KEY)
-    if events is None or not previous_transaction.nested:
-        return  # the transaction's own end drops them; a flush's inner one is followed by it
-    # no mark: the savepoint began before the first event, so every pending one came after it
-    del events.rows[events.marks.pop(previous_transaction, 0):]
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _end_transaction(session, transaction) -> None:
-    # Committed (its events written), rolled back or closed, nothing of the transaction is
-    # pending any more. `parent is None`: not a savepoint, nor the inner transaction of a flush.
-    if transaction.parent is None:
-        session.info.pop(_KEY, None)
+        message_pk=message_pk, at=now), case.id, now)
+    state = inspect(case)
+    if state.persistent and state.session is session:  # written with the events
+        set_committed_value(case, "updated_at", now)
+        transaction.written(session, case)
+    else:
+        case.updated_at = now
+        session.add(case)
 
 
 def next_case_id(session: Session, now: datetime | None = None) -> str:
@@ -101,16 +51,15 @@ def next_case_id(session: Session, now: datetime | None = None) -> str:
 
 
 _COUNTERS = CaseCounter.__table__
-# Built once: constructing the statement cost more than running it.
-_NEXT_NUMBER = (update(_COUNTERS).where(_COUNTERS.c.year == bindparam("counter_year"))
-                .values(last=_COUNTERS.c.last + 1).returning(_COUNTERS.c.last))
+_NEXT_NUMBER = sql.Prepared(lambda: update(_COUNTERS).where(_COUNTERS.c.year == bindparam("counter_year"))
+                            .values(last=_COUNTERS.c.last + 1).returning(_COUNTERS.c.last))
 
 
 def _next_number(session: Session, year: int) -> str:
     for _ in range(3):
-        got = session.connection().execute(_NEXT_NUMBER, {"counter_year": year}).first()
+        got = _NEXT_NUMBER.scalar(session, {"counter_year": year})
         if got is not None:
-            return f"SAK-{year}-{got[0]:06d}"
+            return f"SAK-{year}-{got:06d}"
         try:
             with session.begin_nested():
                 session.connection().execute(insert(_COUNTERS).values(year=year, last=1))
@@ -126,11 +75,12 @@ def open_case(session: Session, kind: str, *, who: str, message_pk: int | None =
     row = row_values(Case, id=next_case_id(session, now), kind=kind, state=states.NEW, **fields)
     if now is not None:
         row["created_at"] = row["updated_at"] = now
-    # Its row is written now, before the rows that refer to it, as a Core statement; the
-    # object then joins the session as the persistent row it is (a flush of the unit of work
-    # here would also write everything else pending, and cost more than the rest of opening).
-    session.connection().execute(insert(Case.__table__), row)
+    # Its row is written now, before the rows that refer to it; the object then joins the
+    # session as the persistent row it is (a flush of the unit of work here would also write
+    # everything else pending, and cost more than the rest of opening).
+    sql.insert_row(session, Case, row)
     case = as_written(session, Case, row)
+    transaction.written(session, case, inserted=True)
     audit(session, case, "opened", who=who, message_pk=message_pk,
           detail={"kind": kind, **{k: v for k, v in fields.items() if v not in (None, "")}})
     return case
@@ -143,15 +93,15 @@ def transition(session: Session, case: Case, target: str, *, who: str = "system"
         return
     states.check(case.state, target)
     before = case.state
-    case.state = target
+    values = {"state": target}
     now = utcnow()
     if target == states.CLOSED:
-        case.closed_at = now
+        values["closed_at"] = now
     elif target == states.RESOLVED:
-        case.resolved_at = now
+        values["resolved_at"] = now
     elif before in (states.CLOSED, states.RESOLVED):
-        case.closed_at = None
-        case.resolved_at = None
+        values["closed_at"] = values["resolved_at"] = None
+    sql.write(session, case, **values)
     audit(session, case, "state_changed", who=who, message_pk=message_pk,
           detail={"from": before, "to": target, **({"reason": reason} if reason else {})})
 
@@ -165,14 +115,8 @@ def change(session: Session, case: Case, *, who: str = "system", reason: str = "
         raise ValueError("ON must be a row of this case")
     if "state" in values or "id" in values or "case_id" in values:
         raise ValueError("use transition() for the state; a case's id never changes")
-    changes = {}
-    for key, value in values.items():
-        old = getattr(target, key)
-        if old != value:
-            setattr(target, key, value)
-            changes[key] = {"from": old, "to": value}
+    changes = {key: {"from": old, "to": new} for key, (old, new) in sql.write(session, target, **values).items()}
     if changes:
-        session.add(target)
         detail = {**changes, **({"reason": reason} if reason else {})}
         audit(session, case, action, who=who, message_pk=message_pk, detail=detail)
     return changes
@@ -191,8 +135,7 @@ def add_form(session: Session, case: Case, form: CitizenForm, *, who: str,
 def attach_message(session: Session, case: Case, message: Message, *, who: str = "",
                    action: str = "message_received", detail: dict | None = None) -> None:
     """Record MESSAGE as part of CASE's thread."""
-    message.case_id = case.id
-    session.add(message)
+    sql.write(session, message, case_id=case.id)
     audit(session, case, action, who=who or message.from_addr or "unknown", message_pk=message.id,
           detail={"subject": message.subject, **(detail or {})})
 

@@ -7,12 +7,15 @@ case. Never writes.
 
 from __future__ import annotations
 
+import functools
 import re
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from ..outbound.tokens import Tokens
 from .models import Case, Message
+from .sql import Prepared
 
 CASE_TAG = re.compile(r"\[(SAK-\d{4}-\d{6})\]")
 
@@ -40,9 +43,15 @@ class Lookup:
                 return case_id
         if not ids:
             return None
-        row = self.session.exec(
-            select(Message.case_id)
-            .where(Message.message_id.in_(ids[:50]), Message.case_id.is_not(None))
-            .limit(1)
-        ).first()
-        return row
+        ids = ids[:THREAD_IDS]
+        return _case_of_message_ids(len(ids)).scalar(self.session, {f"id{i}": mid for i, mid in enumerate(ids)})
+
+
+THREAD_IDS = 50  # of a mail's In-Reply-To and References, the first this many are looked up
+
+
+@functools.cache
+def _case_of_message_ids(n: int) -> Prepared:
+    """The case of any stored message whose Message-ID is one of N given ones."""
+    return Prepared(lambda: select(Message.case_id).where(
+        Message.message_id.in_([bindparam(f"id{i}") for i in range(n)]), Message.case_id.is_not(None)).limit(1))

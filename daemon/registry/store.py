@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from . import sql
 from .db import unit_of_work
 from .models import Attachment, Message, RawMessage, row_values, utcnow
 
@@ -181,7 +182,7 @@ def _store(session, item: Incoming, fp: str, known: dict[str, Message | int]) ->
             found.rcpt_tos = _merge(found.rcpt_tos, item.rcpt_tos)
             session.add(found)
         return Stored(found.id, True, tuple(merged.split(",")))
-    pk = session.connection().execute(insert(Message.__table__).returning(Message.__table__.c.id), row_values(
+    pk = sql.insert_row(session, Message, row_values(
         Message,
         direction="in",
         fingerprint=fp,
@@ -192,7 +193,7 @@ def _store(session, item: Incoming, fp: str, known: dict[str, Message | int]) ->
         rcpt_tos=",".join(item.rcpt_tos)[:2000],
         roles=",".join(dict.fromkeys(item.roles)),
         status="received",
-    )).scalar_one()
+    ), returning_id=True)
     known[fp] = pk
     write_raw(session, pk, item.raw)
     return Stored(pk, False, tuple(item.roles))
@@ -205,7 +206,7 @@ def write_raw(session, pk: int, raw: bytes) -> None:
     (25 MB of resident memory for a 25 MB message)."""
     conn = session.connection()
     if len(raw) < LARGE or conn.dialect.name != "sqlite":
-        conn.execute(insert(RawMessage.__table__), {"message_pk": pk, "data": raw})
+        sql.insert_row(session, RawMessage, {"message_pk": pk, "data": raw})
         return
     conn.execute(insert(RawMessage).values(message_pk=pk, data=func.zeroblob(len(raw))))
     view = memoryview(raw)
