@@ -111,6 +111,10 @@ def test_mail_and_rcpt_addresses_are_read_as_aiosmtpd_reads_them():
         "<>", "", "<@relay.example,@b.example:kari@x.example>", "<kari@[127.0.0.1]>",
         '<"quoted local"@x.example>', "<kari>", "<kari@>", "bad address", "<" + "x" * 70 + "@x.example>",
         "<æøå@x.example> SMTPUTF8", "<a@b.example", "<<a@b.example>>", " <a@b.example>", "<a b@c.example>",
+        "<Kari.Nordmann+feil@OUS-HF.example> BODY=8BITMIME", "<a@b.example>SIZE=1", "<a.@b.example>",
+        "<a..b@c.example>", "<a@b..example>", "<a@b.example.>", "<a@-b.example>", "<#!$%&'*+/=?^_`{|}~-@x.example>",
+        "<a@b.example> ", "<a@b.example>\t", "<a@b>", "<a@b.example>  X", "<a@b.example> (note) X",
+        "<a@b.example>(note)",
     ]
     for limit in (0, 64):
         theirs = SMTP(object())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from email._header_value_parser import get_addr_spec, get_angle_addr  # as aiosmtpd parses them
 from email.errors import HeaderParseError
 
@@ -216,17 +217,33 @@ class _ReadDataInSlices:
         return len(piece) - last - 1
 
 
+# `<local@domain>` with a dot-atom on each side (RFC 5321 4.1.2): what nearly every sender gives
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>")
+
+
 class _AddressesParsedOnce:
-    """aiosmtpd's MAIL/RCPT address parsing, without the class it builds on every call.
+    """aiosmtpd's MAIL/RCPT address parsing, without the class it builds on every call, and
+    with a plain `<local@domain>` read by one regular expression.
 
     aiosmtpd 1.4.6's `_getaddr` defines a `typing.Protocol` class for its type hints each time
     it parses an address: building that class took about as long as parsing the address (with
-    py-spy on the running daemon, 3 % of all its time under a burst). The same parser, limit
-    and answers, otherwise unchanged."""
+    py-spy on the running daemon, 3 % of all its time under a burst). The header parser it then
+    uses took 100 us an address, a sixth of the event loop's time under a burst; a plain
+    address is now matched directly (the same address and rest as the parser gives, checked by
+    a test), and anything else (quoted, routed, a literal, UTF-8) still goes to the parser. The
+    same limit and answers, otherwise unchanged."""
 
     def _getaddr(self, arg: str):
         if not arg:
             return "", ""
+        plain = _PLAIN_ADDRESS.match(arg)
+        rest = arg[plain.end():].lstrip(" \t") if plain is not None else ""
+        if plain is not None and not rest.startswith("("):  # the common case, read as the parser
+            addr = plain.group(1)                            # reads it (a comment: the parser)
+            if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
+                return None, None
+            return addr, rest
         try:
             if arg.lstrip().startswith("<"):
                 address, rest = get_angle_addr(arg)

@@ -88,6 +88,15 @@ class Prepared:
             raise _wrapped(conn, sql, params, exc) from exc
         cursor.close()
 
+    def all(self, session: Session, values: dict | None = None) -> list[tuple]:
+        """Every row, as the driver gives it (no result processing: for ids and text)."""
+        if session.autoflush:
+            session.flush()
+        cursor = self.run(session, values)
+        rows = cursor.fetchall()
+        cursor.close()
+        return rows
+
     def scalar(self, session: Session, values: dict | None = None):
         """The first column of the first row, or None. What the session's unit of work still
         holds is flushed first, as the ORM's autoflush would (with rows written through, there
