@@ -82,3 +82,135 @@ def test_a_large_queued_mail_is_kept_byte_for_byte(tmp_path):
             assert session.get(RawMessage, pk).data == composed.raw
     finally:
         engine.dispose()
+
+
+def _with_mime_classes(renderer, name, context, *, to, cc, case_id, in_reply_to, references, attachments):
+    """The same mail built as sakspost built it before: the stdlib's MIME classes and generator."""
+    from email.message import Message
+    from email.mime.multipart import MIMEMultipart
+    from email.utils import formataddr, formatdate
+
+    from daemon.outbound import render
+    from daemon.pii import redact_identity_numbers
+
+    def text_part(text, subtype):
+        part = Message()
+        part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+        part["MIME-Version"] = "1.0"
+        if not all(len(line) <= render.MAX_8BIT_LINE for line in text.splitlines()):
+            cte, payload = "quoted-printable", render.UTF8_QP.body_encode(text)
+        elif text.isascii():
+            cte, payload = "7bit", text
+        else:
+            cte, payload = "8bit", text.encode("utf-8").decode("ascii", "surrogateescape")
+        part["Content-Transfer-Encoding"] = cte
+        part.set_payload(payload)
+        return part
+
+    def attachment(att):
+        from email import encoders
+        from email.mime.nonmultipart import MIMENonMultipart
+        data = att.data
+        maintype, _, subtype = att.content_type.partition("/")
+        if maintype == "text":
+            data = redact_identity_numbers(data.decode("utf-8", "replace")).encode("utf-8")
+        part = MIMENonMultipart(maintype, subtype)
+        part.set_payload(data)
+        encoders.encode_base64(part)
+        filename = redact_identity_numbers(att.filename) or "vedlegg"
+        part.add_header("Content-Disposition", "attachment",
+                        filename=filename if filename.isascii() else ("utf-8", "", filename))
+        return part
+
+    subject, text, html = renderer.render(name, context)
+    subject = redact_identity_numbers(f"[{case_id}] " + subject)
+    body = text_part(redact_identity_numbers(text), "plain")
+    if html is not None:
+        body = MIMEMultipart("alternative", render._boundary(), _subparts=[body, text_part(redact_identity_numbers(html), "html")])
+    msg = body
+    if attachments:
+        msg = MIMEMultipart("mixed", render._boundary(), _subparts=[body, *map(attachment, attachments)])
+    for part in msg.walk() if msg.is_multipart() else ():
+        if part is not msg:
+            del part["MIME-Version"]
+    identity = renderer.config.identity
+    refs = list(dict.fromkeys([*references, in_reply_to]))
+    for header, value in [
+        ("From", formataddr((identity.name, identity.address))), ("To", ", ".join(to)), ("Cc", ", ".join(cc)),
+        ("Subject", render._header(subject)), ("Date", formatdate(localtime=True)),
+        ("Message-ID", f"<{renderer.tokens.message_id(case_id)}>"), ("In-Reply-To", f"<{in_reply_to}>"),
+        ("References", " ".join(f"<{r}>" for r in refs)), ("Auto-Submitted", "auto-replied"),
+        ("X-Auto-Response-Suppress", "All"), ("Content-Language", "nb"), ("X-Sakspost-Case", case_id),
+    ]:
+        if value:
+            msg[header] = value
+    return msg.as_bytes(policy=render.WIRE)
+
+
+def test_a_mail_is_written_byte_for_byte_as_the_stdlib_mime_classes_write_it(tmp_path, monkeypatch):
+    """Every shape of mail we send (text only, text and HTML, with text and binary attachments;
+    ASCII, 8-bit and quoted-printable text; a long non-ASCII subject; an attachment name in UTF-8)
+    comes out exactly as `email.mime` and the generator would write it."""
+    import itertools
+
+    from daemon.outbound import render
+
+    renderer = _renderer(tmp_path)
+    counter = itertools.count()
+    monkeypatch.setattr(render, "_boundary", lambda: f"=_{next(counter):024x}")
+    monkeypatch.setattr(render, "formatdate", lambda localtime=True: "Tue, 01 Dec 2026 10:00:00 +0100")
+    monkeypatch.setattr(renderer.tokens, "message_id", lambda case_id: f"{case_id}.fixed@saksregister.example")
+    from email import utils
+    monkeypatch.setattr(utils, "formatdate", lambda localtime=True: "Tue, 01 Dec 2026 10:00:00 +0100")
+    from daemon.registry.models import Case
+
+    case = Case(id="SAK-2026-000042", kind="incident", state="open", severity="B", reporter="kare@ous-hf.example",
+                subject="Tom side i DIPS ved innlogging på legekontoret i Bærum", service="DIPS")
+    shapes = [
+        ("acknowledgement", {"reporter_name": "Kåre Ødegård", "escalated": False, "nhn_phone": ""}, []),
+        ("acknowledgement", {"reporter_name": "Kari", "escalated": True, "nhn_phone": "23 00 00 00"},
+         [SimpleNamespace(filename="logg-æøå.txt", content_type="text/plain", data=f"linje {FNR}\n".encode()),
+          SimpleNamespace(filename="dump.bin", content_type="application/octet-stream", data=bytes(range(256)) * 3)]),
+        ("command_refused", {"commands": ["#lukk", "#alvorlighetsgrad A"]}, []),
+        ("status_update", {"headline": "Svar fra NHN", "text": "kort linje\n" + "lang " * 40 + "\n", "withheld": []}, []),
+        ("status_update", {"headline": "Status", "text": "plain ascii text only\n", "withheld": ["bilde.png"]},
+         [SimpleNamespace(filename="a.log", content_type="text/plain", data=b"ok\n")]),
+    ]
+    seen_parts = set()
+    for name, context, attachments in shapes:
+        args = dict(to=["kare@ous-hf.example"], cc=["leder@ous-hf.example"], case_id=case.id,
+                    in_reply_to="orig@ous-hf.example", references=["first@ous-hf.example"], attachments=attachments)
+        start = next(counter)
+        ours = renderer.compose(name, {"case": case, **context}, **args).raw
+        counter = itertools.count(start + 1)
+        monkeypatch.setattr(render, "_boundary", lambda: f"=_{next(counter):024x}")
+        theirs = _with_mime_classes(renderer, name, {"case": case, **context}, **args)
+        assert ours == theirs, name
+        seen_parts.update(p.get_content_type() + ":" + str(p["Content-Transfer-Encoding"])
+                          for p in message_from_bytes(ours).walk())
+    assert {"text/plain:quoted-printable", "text/html:quoted-printable", "multipart/mixed:None",
+            "text/plain:base64", "application/octet-stream:base64"} <= seen_parts, seen_parts
+
+
+def test_a_text_part_is_written_as_mimetext_writes_it():
+    """7bit, 8bit and quoted-printable, CRLF, CR and LF line ends, empty text."""
+    from email.mime.text import MIMEText
+
+    from daemon.outbound import render
+
+    texts = ["", "kort\n", "kort linje\nuten slutt", "Hei Kåre,\nkort.\n", "x" * 79 + "\n", "å" * 79,
+             "linje\r\nmed CRLF\r\n", "gammel\rMac\r", "blanding\r\nav\nlinjeslutt\r", "=?utf-8?q?ikke?=\n",
+             "From the start\n.dot\n", "tab\there\n", "trailing space \n" + "ø " * 60]
+    seen = set()
+    for text in texts:
+        headers, body = render._text_part(text, "plain")
+        ours = render._headers([headers[0], ("MIME-Version", "1.0"), headers[1]]) + b"\r\n" + body
+        charset = render.UTF8_QP if dict(headers)["Content-Transfer-Encoding"] == "quoted-printable" else "utf-8"
+        theirs = MIMEText(text, "plain", charset)
+        if dict(headers)["Content-Transfer-Encoding"] != "quoted-printable":  # as sakspost set it
+            del theirs["Content-Transfer-Encoding"]
+            theirs["Content-Transfer-Encoding"] = "7bit" if text.isascii() else "8bit"
+            theirs.set_payload(text if text.isascii() else text.encode("utf-8").decode("ascii", "surrogateescape"))
+        assert ours == theirs.as_bytes(policy=render.WIRE), text
+        seen.add(dict(headers)["Content-Transfer-Encoding"])
+    assert seen == {"7bit", "8bit", "quoted-printable"}
