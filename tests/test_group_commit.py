@@ -159,6 +159,38 @@ def test_background_writers_take_turns_and_none_starts_while_a_message_waits():
     c.join(5)
 
 
+def test_under_a_burst_the_receiver_and_a_background_writer_take_turns():
+    """Four senders keep a message waiting nearly all the time; strict priority for the receiver
+    starved the pipeline. Once a store has run, a background transaction may begin though a
+    message waits; then the receiver's turn comes before the next one."""
+    writers = WriterQueue()
+    log: list[str] = []
+    writers.arrive()
+    with writers.storing():
+        log.append("store 1")
+    writers.done()
+    writers.arrive()  # the next message waits already
+
+    def background(name: str, began: threading.Event):
+        with writers.background():
+            log.append(name)
+            began.set()
+
+    first = threading.Event()
+    threading.Thread(target=background, args=("pipeline 1", first)).start()
+    assert first.wait(5), "no turn for the pipeline while a message waits"
+    second = threading.Event()
+    waiting = threading.Thread(target=background, args=("pipeline 2", second))
+    waiting.start()
+    assert not second.wait(0.2), "a second background transaction went before the waiting message"
+    with writers.storing():
+        log.append("store 2")
+    writers.done()
+    assert second.wait(5)
+    waiting.join(5)
+    assert log == ["store 1", "pipeline 1", "store 2", "pipeline 2"]
+
+
 def test_the_receiver_stores_as_soon_as_the_pipelines_transaction_ends(tmp_path):
     """The pipeline holds SQLite's write lock; a message arrives. The pipeline sees it waiting,
     commits, and the message is stored right after, never inside SQLite's busy handler."""

@@ -53,8 +53,8 @@ class GroupCommit:
         return await future
 
     def _store(self, items: list[Incoming]):
-        self.writers.wait_background()  # the pipeline ends its transaction at once
-        return self.store(self.engine, items)
+        with self.writers.storing():  # the pipeline ends its transaction soon
+            return self.store(self.engine, items)
 
     def _next_group(self) -> list[tuple[Incoming, asyncio.Future]]:
         group, size = [], 0
