@@ -15,6 +15,12 @@ from .pipeline.parsers import Parsers
 from .registry.db import WriterQueue, open_engine
 
 
+def _set_event() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
+
+
 @dataclass
 class Runtime:
     config: Config
@@ -23,6 +29,8 @@ class Runtime:
     renderer: Renderer
     wake_pipeline: threading.Event = field(default_factory=threading.Event)
     wake_sender: threading.Event = field(default_factory=threading.Event)
+    # set while the pipeline has nothing waiting; the sender defers to it (see app.SENDER_DEFER)
+    pipeline_idle: threading.Event = field(default_factory=_set_event)
     writers: WriterQueue = field(default_factory=WriterQueue)
     parsers: Parsers = field(default_factory=lambda: Parsers(enabled=False))
 

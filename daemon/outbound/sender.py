@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, or_, update
 from sqlmodel import Session, select
 
 from ..registry import sql
@@ -106,7 +106,7 @@ class Outcome:
     message_values: dict
 
 
-def claim_due(rt, limit: int = 20, record: list[Outcome] = ()) -> list[int]:
+def claim_due(rt, limit: int = 50, record: list[Outcome] = ()) -> list[int]:
     """Record the outcomes RECORD (the mails delivered since the last claim) and claim up to
     LIMIT mails that are due, in one write transaction: the sender takes one turn at the write
     lock for a batch of mails, not two for each (under a burst every turn it takes is one the
@@ -137,23 +137,25 @@ def _record(session: Session, outcomes: list[Outcome]) -> None:
                             [{**outcome.message_values, "pk_id": outcome.message_pk}])
 
 
-def deliver(rt, outbox_id: int) -> Outcome:
-    """Deliver one claimed outbox mail; what is to be recorded of it (`claim_due` records it
-    with the next claim). A mail delivered but not yet recorded when the daemon dies is sent
-    again once its claim goes stale: a second acknowledgement, never a lost one."""
-    outbox, raws = OutboxMail.__table__, RawMessage.__table__
-    with read_only(rt.engine).connect() as conn:
-        row = conn.execute(
-            select(outbox.c.message_pk, outbox.c.recipients, outbox.c.mail_from, outbox.c.attempts, raws.c.data)
-            .join_from(outbox, raws, raws.c.message_pk == outbox.c.message_pk)
-            .where(outbox.c.id == outbox_id)).one()
-    message_pk, recipients, mail_from = row.message_pk, [r for r in row.recipients.split(",") if r], row.mail_from
+_OUTBOX, _RAW = OutboxMail.__table__, RawMessage.__table__
+_QUEUED = sql.Prepared(lambda: select(_OUTBOX.c.message_pk, _OUTBOX.c.recipients, _OUTBOX.c.mail_from,
+                                      _OUTBOX.c.attempts, _RAW.c.data)
+                       .join_from(_OUTBOX, _RAW, _RAW.c.message_pk == _OUTBOX.c.message_pk)
+                       .where(_OUTBOX.c.id == bindparam("outbox_id")))
+
+
+def deliver(rt, conn, outbox_id: int) -> Outcome:
+    """Deliver one claimed outbox mail, read on CONN; what is to be recorded of it (`claim_due`
+    records it with the next claim). A mail delivered but not yet recorded when the daemon dies
+    is sent again once its claim goes stale: a second acknowledgement, never a lost one."""
+    message_pk, recipients, mail_from, attempts, data = _QUEUED.all(conn, {"outbox_id": outbox_id})[0]
+    recipients = [r for r in recipients.split(",") if r]
     status, error = "sent", ""
     try:
         if rt.config.relay is None:
-            deliver_maildir(rt.config.sent_maildir, row.data)
+            deliver_maildir(rt.config.sent_maildir, data)
         else:
-            deliver_smtp(rt.config.relay, mail_from, recipients, row.data)
+            deliver_smtp(rt.config.relay, mail_from, recipients, data)
     except PermanentFailure as exc:
         status, error = "failed", str(exc)
     except TemporaryFailure as exc:
@@ -161,7 +163,7 @@ def deliver(rt, outbox_id: int) -> Outcome:
     except Exception as exc:  # a bug or a local I/O problem: retry, loudly
         log.exception("delivering outbox mail %s", outbox_id)
         status, error = "pending", f"{type(exc).__name__}: {exc}"
-    attempts = row.attempts + 1
+    attempts += 1
     now = utcnow()
     values = {"attempts": attempts, "claimed_at": None, "last_error": error[:2000]}
     if status == "pending" and attempts >= rt.config.outbox.max_attempts:
@@ -190,7 +192,8 @@ def send_due(rt) -> dict[int, str]:
         ids = claim_due(rt, record=outcomes)
         if not ids:
             return results
-        outcomes = [deliver(rt, outbox_id) for outbox_id in ids]
+        with read_only(rt.engine).connect() as conn:
+            outcomes = [deliver(rt, conn, outbox_id) for outbox_id in ids]
         results.update((o.outbox_id, o.status) for o in outcomes)
 
 

@@ -25,10 +25,11 @@ from datetime import timedelta
 from sqlalchemy import bindparam, delete, or_, update
 from sqlmodel import Session, select
 
+from ..registry.db import read_only
 from ..registry.lookup import Lookup
 from ..registry.models import Attachment as AttachmentRow
 from ..registry.models import Message, row_values, utcnow
-from ..registry.sql import Prepared, insert_rows, write
+from ..registry.sql import Prepared, insert_rows, load, write
 from . import handlers
 from .classify import classify
 from .parsers import Ahead
@@ -37,9 +38,9 @@ from .verdict import NOT_MAIL
 log = logging.getLogger("sakspost.pipeline")
 MAX_CLAIMS = 5
 MAX_TEXT = 1_000_000
+_HEADERS_JSON = json.JSONEncoder(ensure_ascii=False)
 TRANSACTION_SECONDS = 0.02
 TURN_SECONDS = 0.005  # a transaction goes on this long even if a message waits to be stored
-PREFETCH_FIRST, PREFETCH = 8, 128  # rows read at once: first, and at most
 
 
 def claim(rt, limit: int) -> list[int]:
@@ -66,7 +67,7 @@ def _record_parse(session: Session, message: Message, mail) -> None:
     values = {
         "subject": mail.subject[:998], "from_addr": mail.from_addr[:500],
         "in_reply_to": " ".join(mail.in_reply_to)[:2000], "references": " ".join(mail.references),
-        "headers": json.dumps(mail.headers, ensure_ascii=False), "text": mail.text[:MAX_TEXT],
+        "headers": _HEADERS_JSON.encode(mail.headers), "text": mail.text[:MAX_TEXT],
     }
     if not message.message_id:
         values["message_id"] = mail.message_id[:500]
@@ -125,18 +126,29 @@ def process_batch(rt, ids: list[int], transaction_seconds: float = TRANSACTION_S
     savepoint, so the one that fails is dead-lettered and the others go on as before."""
     outcome: dict[int, str] = {}
     parsed = rt.parsers.collect(rt.engine, ahead or Ahead(list(ids)))
+    rows = _read_rows(rt.engine, ids)
     waiting = list(ids)
     while waiting:
-        again = _transaction(rt, waiting, parsed, outcome, transaction_seconds, savepoints=False)
+        again = _transaction(rt, waiting, parsed, rows, outcome, transaction_seconds, savepoints=False)
         while again:
-            _transaction(rt, again, parsed, outcome, transaction_seconds, savepoints=True)
+            _transaction(rt, again, parsed, rows, outcome, transaction_seconds, savepoints=True)
     if any(v != "failed" for v in outcome.values()):
         rt.wake_sender.set()
     return outcome
 
 
-def _transaction(rt, waiting: list[int], parsed: dict, outcome: dict[int, str], seconds: float, *,
-                 savepoints: bool) -> list[int]:
+def _read_rows(engine, ids: list[int]) -> dict[int, Message]:
+    """The batch's Message rows, read once, before any write transaction begins: each
+    transaction takes the ones it applies into its session (reading them again for each of the
+    short transactions of a burst cost a sixth of the pipeline's time). Rows written through
+    keep their committed values, and a rolled-back transaction expires what it held, so an
+    object taken again is either up to date or read again."""
+    with read_only(engine).connect() as conn:
+        return {m.id: m for m in load(conn, Message, ids)}
+
+
+def _transaction(rt, waiting: list[int], parsed: dict, rows: dict[int, Message], outcome: dict[int, str],
+                 seconds: float, *, savepoints: bool) -> list[int]:
     """Apply messages from the front of WAITING (taken off it) in one write transaction, until
     SECONDS have passed or the receiver has a message to store; record each one's outcome.
     Without SAVEPOINTS, a message that fails rolls the transaction back: the messages it had
@@ -144,20 +156,11 @@ def _transaction(rt, waiting: list[int], parsed: dict, outcome: dict[int, str], 
     taken: list[int] = []
     with rt.writers.background(), Session(rt.engine, expire_on_commit=False) as session:
         started = time.monotonic()
-        # The rows this transaction reaches are read a few at a time, more each time (under a
-        # burst a transaction takes a handful: reading the whole batch for each cost a sixth of
-        # the pipeline's time); `session.get` then finds them (the session only keeps rows that
-        # something else refers to: this list does).
-        prefetched: list[Message] = []
-        read, chunk = set(), PREFETCH_FIRST
         try:
             while waiting and (not taken or _go_on(time.monotonic() - started, seconds, rt.writers)):
                 pk = waiting.pop(0)
-                if pk not in read:
-                    ahead = [pk, *waiting[:chunk - 1]]
-                    prefetched += session.exec(select(Message).where(Message.id.in_(ahead))).all()
-                    read.update(ahead)
-                    chunk = min(chunk * 2, PREFETCH)
+                if pk in rows:
+                    session.add(rows[pk])  # `session.get` finds it
                 taken.append(pk)
                 outcome[pk] = _apply_one(session, rt, pk, parsed.get(pk), savepoint=savepoints)
             session.commit()
@@ -169,7 +172,6 @@ def _transaction(rt, waiting: list[int], parsed: dict, outcome: dict[int, str], 
                 outcome.pop(pk, None)
             log.info("a message failed in a transaction of %d; applying them again one by one", len(taken))
             return taken
-        del prefetched
     for pk in taken:
         parsed.pop(pk, None)
     return []
@@ -217,16 +219,21 @@ def run_until_empty(rt, transaction_seconds: float = TRANSACTION_SECONDS) -> dic
     done: dict[int, str] = {}
     ids = claim(rt, rt.config.pipeline.batch_size)
     ahead = rt.parsers.ahead(rt.engine, ids)
-    while ids:
-        # The next batch is claimed and handed to the parse helper before this one is applied.
-        next_ids = claim(rt, rt.config.pipeline.batch_size)
-        try:
-            next_ahead = rt.parsers.ahead(rt.engine, next_ids)
-            done.update(process_batch(rt, ids, transaction_seconds, ahead))
-        except BaseException:
-            release(rt, next_ids)
-            raise
-        ids, ahead = next_ids, next_ahead
+    if ids:
+        rt.pipeline_idle.clear()
+    try:
+        while ids:
+            # The next batch is claimed and handed to the parse helper before this one is applied.
+            next_ids = claim(rt, rt.config.pipeline.batch_size)
+            try:
+                next_ahead = rt.parsers.ahead(rt.engine, next_ids)
+                done.update(process_batch(rt, ids, transaction_seconds, ahead))
+            except BaseException:
+                release(rt, next_ids)
+                raise
+            ids, ahead = next_ids, next_ahead
+    finally:
+        rt.pipeline_idle.set()
     return done
 
 

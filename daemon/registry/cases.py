@@ -21,8 +21,11 @@ from . import sql, states, transaction
 from .models import AuditEvent, Case, CaseActor, CaseCounter, CitizenForm, Message, as_written, row_values, utcnow
 
 
+_DETAIL = json.JSONEncoder(ensure_ascii=False, default=str, sort_keys=True)  # built once, not per event
+
+
 def _json(detail: dict | None) -> str:
-    return json.dumps(detail or {}, ensure_ascii=False, default=str, sort_keys=True)
+    return _DETAIL.encode(detail or {})
 
 
 def audit(session: Session, case: Case, action: str, *, who: str = "system",

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from ..outbound.tokens import Tokens
 from .models import Case, Message
+from . import sql
 from .sql import Prepared
 
 CASE_TAG = re.compile(r"\[(SAK-\d{4}-\d{6})\]")
@@ -27,7 +28,7 @@ class Lookup:
         self.tokens = tokens
 
     def case_exists(self, case_id: str) -> bool:
-        return self.session.get(Case, case_id) is not None
+        return sql.get(self.session, Case, case_id) is not None
 
     def case_for_tag(self, subject: str) -> str | None:
         for case_id in CASE_TAG.findall(subject or ""):

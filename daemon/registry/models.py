@@ -30,14 +30,21 @@ def row_values(model: type[SQLModel], **values) -> dict:
     return row
 
 
-def as_written(session, model: type[SQLModel], row: dict):
-    """The MODEL object for ROW (every column's value, as `row_values` gives them), a row the
-    caller has just written with a Core INSERT, joined to SESSION as the persistent row it is:
-    what loading the row would give, without reading it back and without the model's
-    `__init__`, which sets every field again (0.1 ms a case, measured)."""
+def as_loaded(model: type[SQLModel], row: dict):
+    """The MODEL object for ROW (every column's value), detached, as the ORM would give it on
+    loading the row and closing its session: without the model's `__init__`, which sets every
+    field again (0.1 ms a case, measured), and without the ORM's loading (0.3 ms a case)."""
     obj = _manager(model).new_instance()
     obj.__dict__.update(row)
     make_transient_to_detached(obj)
+    return obj
+
+
+def as_written(session, model: type[SQLModel], row: dict):
+    """The MODEL object for ROW (every column's value, as `row_values` gives them), a row the
+    caller has just written, joined to SESSION as the persistent row it is, without reading it
+    back."""
+    obj = as_loaded(model, row)
     session.add(obj)
     return obj
 

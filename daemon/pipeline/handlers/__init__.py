@@ -5,6 +5,7 @@ A handler gets the session, the runtime, the stored inbound `Message`, the `Pars
 the pipeline runner commits the whole message's work at once.
 """
 
+from ...registry import sql
 from ...registry.models import Case
 from ..verdict import AUTOMATIC, CITIZEN_FORM, NEW_REPORT, NHN_MAIL, NOT_MAIL, OWN_MAIL, REPLY, UNCLASSIFIABLE
 from . import automatic, citizen, incident, unclassified
@@ -19,7 +20,7 @@ def _not_mail(session, rt, message, mail, verdict):
 
 
 def _reply(session, rt, message, mail, verdict):
-    case = session.get(Case, verdict.case_id)
+    case = sql.get(session, Case, verdict.case_id)
     handler = citizen.reply if case.kind == "citizen_form" else incident.reply
     handler(session, rt, message, mail, verdict)
 

@@ -6,13 +6,13 @@ acknowledgement is visible on the case; otherwise it is only kept as a processed
 
 from sqlmodel import Session
 
-from ...registry import cases
+from ...registry import cases, sql
 from ...registry.models import Case
 
 
 def record(session: Session, rt, message, mail, verdict) -> None:
     if verdict.case_id:
-        case = session.get(Case, verdict.case_id)
+        case = sql.get(session, Case, verdict.case_id)
         if case is not None:
             cases.attach_message(session, case, message, action="automatic_mail_received",
                                  detail={"rule": verdict.rule, "reason": verdict.reason})

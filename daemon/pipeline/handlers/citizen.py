@@ -13,7 +13,7 @@ from ...citizen import workflow
 from ...citizen.deadlines import local_date
 from ...citizen.forms import read_form
 from ...incident.fields import own_text
-from ...registry import cases
+from ...registry import cases, sql
 from ...registry.models import Case
 from .. import commands
 from .incident import run_commands
@@ -33,7 +33,7 @@ def new_form(session: Session, rt, message, mail, verdict) -> None:
 
 
 def reply(session: Session, rt, message, mail, verdict) -> None:
-    case = session.get(Case, verdict.case_id)
+    case = sql.get(session, Case, verdict.case_id)
     sender = mail.from_addr
     lines = commands.parse(own_text(mail.text))
     if lines and commands.may_command(session, rt.config, case, sender):

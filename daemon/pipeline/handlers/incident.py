@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from ...incident import workflow
 from ...incident.fields import own_text, read_report, severity_in
-from ...registry import cases, states
+from ...registry import cases, sql, states
 from ...registry.models import Attachment, Case
 from .. import commands
 
@@ -36,7 +36,7 @@ def open_and_acknowledge(session: Session, rt, case: Case, message, *, who: str)
 
 
 def reply(session: Session, rt, message, mail, verdict) -> None:
-    case = session.get(Case, verdict.case_id)
+    case = sql.get(session, Case, verdict.case_id)
     sender = mail.from_addr
     cases.attach_message(session, case, message, who=sender, detail={"matched_by": verdict.reason})
     lines = commands.parse(own_text(mail.text))
@@ -120,7 +120,7 @@ def nhn_mail(session: Session, rt, message, mail, verdict) -> None:
         if automatic:
             return  # an automatic mail from NHN about nothing we know: kept, not answered
         return opened_by_nhn(session, rt, message, mail, reference)
-    case = session.get(Case, case_id)
+    case = sql.get(session, Case, case_id)
     cases.attach_message(session, case, message, who=mail.from_addr, action="nhn_mail_received",
                          detail={"matched_by": verdict.reason if verdict.case_id else "NHN reference"})
     if reference and not case.nhn_reference:
