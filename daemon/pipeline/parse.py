@@ -69,6 +69,9 @@ class ParsedMail:
     not_mail: str = ""  # why this is not an e-mail message at all, else ""
     envelope_from: str = ""
     roles: tuple[str, ...] = ()
+    # what the text documents as an incident report (`incident.fields.document`), when the
+    # parse helper has worked it out; else it is worked out where it is needed
+    documented: object = None
 
     def header(self, name: str) -> str:
         name = name.lower()
@@ -293,8 +296,17 @@ def parse(raw) -> ParsedMail:
 def parse_many(items: list[tuple[int, bytes]]) -> list[tuple[int, ParsedMail]]:
     """`parse` for a helper process (`daemon.pipeline.parsers`): (pk, raw bytes) in, (pk,
     ParsedMail) out. This module imports nothing but the standard library, so a helper that
-    runs it stays small."""
-    return [(pk, parse(raw)) for pk, raw in items]
+    runs it stays small. Each mail comes with what its text documents as a report, worked out
+    here too: it needs nothing but the text."""
+    from ..incident.fields import document
+
+    out = []
+    for pk, raw in items:
+        mail = parse(raw)
+        if not mail.not_mail:
+            mail.documented = document(mail.subject, mail.text)
+        out.append((pk, mail))
+    return out
 
 
 def start_helper(parent: int) -> None:

@@ -3,7 +3,7 @@
 `250` goes out only after the raw bytes and the envelope are committed (off the event loop);
 messages that arrive while a commit is running are committed together in the next one (group
 commit: one fsync for a burst of concurrent senders, each answered only after the commit that
-covers its message); a storage failure answers `451 4.3.0` to every sender of the failed group,
+covers its message, and one log line for the group, `stored message N (...)` for each); a storage failure answers `451 4.3.0` to every sender of the failed group,
 so the sending MTAs retry; a recipient that no
 `[[address]]` serves is refused at RCPT with `550 5.1.1`; aiosmtpd itself refuses a message over
 `max_message_bytes` with `552`. Under LMTP (RFC 2033) the answer after DATA is one status line
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 from email._header_value_parser import get_addr_spec, get_angle_addr  # as aiosmtpd parses them
 from email.errors import HeaderParseError
 
@@ -34,10 +35,11 @@ class GroupCommit:
     MAX_MESSAGES = 64
     MAX_BYTES = 32 * 1024 * 1024
 
-    def __init__(self, engine, store=store_group, writers=None):
+    def __init__(self, engine, store=store_group, writers=None, stored: threading.Event | None = None):
         self.engine = engine
         self.store = store
         self.writers = writers or WriterQueue()
+        self.stored = stored  # set after each commit that stored something (the pipeline's wake-up)
         self.waiting: list[tuple[Incoming, asyncio.Future]] = []
         self.running = False
         self._task = None  # the loop keeps only a weak reference to a task
@@ -79,13 +81,21 @@ class GroupCommit:
                     continue
                 finally:
                     self.writers.done(len(group))
-                for (_, future), result in zip(group, stored):
+                lines = []
+                for (item, future), result in zip(group, stored):
+                    if not isinstance(result, StorageError):
+                        lines.append(f"stored message {result.pk} ({len(item.raw)} bytes, {','.join(item.roles)})"
+                                     + (" duplicate" if result.duplicate else ""))
                     if future.done():
                         continue
                     if isinstance(result, StorageError):
                         future.set_exception(result)
                     else:
                         future.set_result(result)
+                if lines:  # one record for the group: under a burst, a record per message cost a
+                    log.info("%s", "; ".join(lines))  # tenth of the event loop's time
+                    if self.stored is not None:
+                        self.stored.set()
         finally:
             self.running = False
 
@@ -96,7 +106,7 @@ class Handler:
     def __init__(self, rt, protocol: str = "smtp"):
         self.rt = rt
         self.protocol = protocol
-        self.committer = GroupCommit(rt.engine, writers=rt.writers)
+        self.committer = GroupCommit(rt.engine, writers=rt.writers, stored=rt.wake_pipeline)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if not self.rt.config.roles_for(address):
@@ -118,9 +128,6 @@ class Handler:
         except StorageError as exc:
             log.error("could not store a message from %s: %s", envelope.mail_from, exc)
             return self._answer(envelope, "451 4.3.0 Temporary storage failure, try again later")
-        log.info("stored message %s (%d bytes, %s)%s", stored.pk, len(raw), ",".join(roles),
-                 " duplicate" if stored.duplicate else "")
-        self.rt.wake_pipeline.set()
         return self._answer(envelope, f"250 2.0.0 OK stored as {stored.pk}")
 
     def _answer(self, envelope, line: str) -> str:

@@ -69,7 +69,7 @@ class Prepared:
     def run(self, session: Session | Connection, values: dict | None = None):
         """Execute with VALUES in SESSION's transaction (or on a Core connection); the DB-API
         cursor (for `fetchone`)."""
-        conn = session.connection() if isinstance(session, Session) else session
+        conn = _connection(session)
         sql, names, processors, positional, fixed = self._for(conn.dialect)
         cursor = conn.connection.driver_connection.cursor()
         params = self._params(names, processors, positional, fixed, values or {})
@@ -79,11 +79,12 @@ class Prepared:
             raise _wrapped(conn, sql, params, exc) from exc
         return cursor
 
-    def run_many(self, session: Session, rows: Sequence[dict]) -> None:
-        """Execute once per row of ROWS (executemany) in SESSION's transaction."""
+    def run_many(self, session: Session | Connection, rows: Sequence[dict]) -> None:
+        """Execute once per row of ROWS (executemany) in SESSION's transaction (or on a Core
+        connection)."""
         if not rows:
             return
-        conn = session.connection()
+        conn = _connection(session)
         sql, names, processors, positional, fixed = self._for(conn.dialect)
         cursor = conn.connection.driver_connection.cursor()
         params = [self._params(names, processors, positional, fixed, row) for row in rows]
@@ -102,11 +103,11 @@ class Prepared:
         cursor.close()
         return rows
 
-    def scalar(self, session: Session, values: dict | None = None):
+    def scalar(self, session: Session | Connection, values: dict | None = None):
         """The first column of the first row, or None. What the session's unit of work still
         holds is flushed first, as the ORM's autoflush would (with rows written through, there
         is usually nothing)."""
-        if session.autoflush:
+        if isinstance(session, Session) and session.autoflush:
             session.flush()  # returns at once when there is nothing to flush
         cursor = self.run(session, values)
         row = cursor.fetchone()
@@ -147,8 +148,7 @@ def load(session: Session | Connection, model, keys: Sequence) -> list:
         chunk = keys[start:start + 100]
         rows = _rows_by_key(model, len(chunk)).all(session, {f"k{i}": k for i, k in enumerate(chunk)})
         if rows:
-            conn = session.connection() if isinstance(session, Session) else session
-            names, processors = _reader(model, conn.dialect)
+            names, processors = _reader(model, _connection(session).dialect)
             for row in rows:
                 out.append(as_loaded(model, {n: v if p is None else p(v) for n, p, v in zip(names, processors, row)}))
     return out
@@ -165,6 +165,11 @@ def get(session: Session, model, key):
         return None
     session.add(found[0])
     return found[0]
+
+
+def _connection(target: Session | Connection) -> Connection:
+    """The Core connection of a session's transaction (begun if need be), or TARGET itself."""
+    return target.connection() if isinstance(target, Session) else target
 
 
 def _wrapped(conn, sql: str, params, exc: Exception) -> DBAPIError:
@@ -204,7 +209,7 @@ def _insert_for(model, returning_id: bool) -> Prepared:
     return stmt
 
 
-def insert_row(session: Session, model, row: dict, *, returning_id: bool = False):
+def insert_row(session: Session | Connection, model, row: dict, *, returning_id: bool = False):
     """INSERT ROW (every column but an autoincrement id, as `models.row_values` gives it) into
     MODEL's table in SESSION's transaction; the new id if RETURNING_ID."""
     stmt = _insert_for(model, returning_id)
@@ -214,7 +219,7 @@ def insert_row(session: Session, model, row: dict, *, returning_id: bool = False
     return None
 
 
-def insert_rows(session: Session, model, rows: Sequence[dict]) -> None:
+def insert_rows(session: Session | Connection, model, rows: Sequence[dict]) -> None:
     """INSERT every one of ROWS into MODEL's table in one executemany."""
     _insert_for(model, False).run_many(session, rows)
 
@@ -233,7 +238,7 @@ def _update_for(model, columns: tuple[str, ...]) -> Prepared:
     return stmt
 
 
-def update_rows(session: Session, model, columns: Iterable[str], rows: Sequence[dict]) -> None:
+def update_rows(session: Session | Connection, model, columns: Iterable[str], rows: Sequence[dict]) -> None:
     """UPDATE MODEL's rows by primary key: each of ROWS gives COLUMNS' new values and, as
     `pk_<column>`, the primary key (one executemany)."""
     _update_for(model, tuple(columns)).run_many(session, rows)

@@ -21,7 +21,7 @@ from email.policy import compat32
 from sqlalchemy import bindparam, func, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from . import sql
 from .db import unit_of_work
@@ -171,11 +171,11 @@ def store_group(engine: Engine, items: list[Incoming]) -> list[Stored | StorageE
     """
     fingerprints = [fingerprint(item.raw) for item in items]
     try:
-        with unit_of_work(engine) as session:
+        with engine.begin() as conn:  # every statement of a group runs on the driver: no unit of work
             distinct = sorted(set(fingerprints))
             known = {fp: [pk, roles, rcpt_tos] for pk, fp, roles, rcpt_tos in _stored_with(len(distinct)).all(
-                session, {f"fp{i}": fp for i, fp in enumerate(distinct)})}
-            return [_store(session, item, fp, known) for item, fp in zip(items, fingerprints)]
+                conn, {f"fp{i}": fp for i, fp in enumerate(distinct)})}
+            return [_store(conn, item, fp, known) for item, fp in zip(items, fingerprints)]
     except IntegrityError:
         pass
     except Exception as exc:
@@ -204,7 +204,7 @@ def store_group(engine: Engine, items: list[Incoming]) -> list[Stored | StorageE
         raise StorageError(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _store(session, item: Incoming, fp: str, known: dict[str, list]) -> Stored:
+def _store(conn, item: Incoming, fp: str, known: dict[str, list]) -> Stored:
     """Store ITEM unless KNOWN (fingerprint -> [id, roles, rcpt_tos] of the stored row: read at
     the start of the group and kept up to date here) has it already, in which case the roles
     and recipients it adds are written to that row."""
@@ -214,10 +214,10 @@ def _store(session, item: Incoming, fp: str, known: dict[str, list]) -> Stored:
         merged = _merge(roles, item.roles)
         if merged != roles:
             found[1:] = [merged, _merge(rcpt_tos, item.rcpt_tos)]
-            sql.update_rows(session, Message, ("roles", "rcpt_tos"),
+            sql.update_rows(conn, Message, ("roles", "rcpt_tos"),
                             [{"roles": found[1], "rcpt_tos": found[2], "pk_id": pk}])
         return Stored(pk, True, tuple(merged.split(",")))
-    pk = sql.insert_row(session, Message, row_values(
+    pk = sql.insert_row(conn, Message, row_values(
         Message,
         direction="in",
         fingerprint=fp,
@@ -230,7 +230,7 @@ def _store(session, item: Incoming, fp: str, known: dict[str, list]) -> Stored:
         status="received",
     ), returning_id=True)
     known[fp] = [pk, ",".join(dict.fromkeys(item.roles)), ",".join(item.rcpt_tos)[:2000]]
-    write_raw(session, pk, item.raw)
+    write_raw(conn, pk, item.raw)
     return Stored(pk, False, tuple(item.roles))
 
 
@@ -243,11 +243,12 @@ def _stored_with(n: int) -> sql.Prepared:
 
 
 def write_raw(session, pk: int, raw: bytes) -> None:
-    """The raw bytes' row of message PK, received or to be sent (`outbound.outbox`). On SQLite
-    a large message is written through an incremental blob: bound as a parameter, SQLite would
-    copy it and keep that copy bound to the cached INSERT until the next message is stored
-    (25 MB of resident memory for a 25 MB message)."""
-    conn = session.connection()
+    """The raw bytes' row of message PK, received or to be sent (`outbound.outbox`), in
+    SESSION's transaction (or on its Core connection). On SQLite a large message is written
+    through an incremental blob: bound as a parameter, SQLite would copy it and keep that copy
+    bound to the cached INSERT until the next message is stored (25 MB of resident memory for
+    a 25 MB message)."""
+    conn = session.connection() if isinstance(session, Session) else session
     if len(raw) < LARGE or conn.dialect.name != "sqlite":
         sql.insert_row(session, RawMessage, {"message_pk": pk, "data": raw})
         return

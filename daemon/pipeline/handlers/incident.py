@@ -17,7 +17,7 @@ from .. import commands
 
 def new_report(session: Session, rt, message, mail, verdict) -> None:
     reporter = (mail.reply_to or mail.from_addr)[:500]
-    fields = read_report(rt.config, mail.subject, mail.text, reporter)
+    fields = read_report(rt.config, mail.subject, mail.text, reporter, documented=mail.documented)
     case = cases.open_case(
         session, "incident", who=reporter or "unknown", message_pk=message.id,
         reporter=reporter, reporter_name=mail.from_name[:200], subject=mail.subject[:500] or "(uten emne)",
@@ -48,7 +48,8 @@ def reply(session: Session, rt, message, mail, verdict) -> None:
 
 def fill_in(session: Session, rt, case: Case, message, mail) -> None:
     """The reporter's answer to our request: take what it adds, then review the case again."""
-    fields = read_report(rt.config, mail.subject, mail.text, mail.from_addr, infer=False)
+    fields = read_report(rt.config, mail.subject, mail.text, mail.from_addr, infer=False,
+                         documented=mail.documented)
     fields.description = ""  # the reply's prose is on the thread; the report's description stays
     old = case.severity
     workflow.apply_fields(session, case, fields, who=mail.from_addr, message_pk=message.id, only_missing=True)
@@ -142,7 +143,8 @@ def nhn_mail(session: Session, rt, message, mail, verdict) -> None:
 def opened_by_nhn(session: Session, rt, message, mail, reference: str | None) -> None:
     """NHN (a health worker called them) opened the case first: register it with their reference."""
     nhn = workflow.nhn_actor_id(rt.config)
-    fields = read_report(rt.config, mail.subject, mail.text, mail.from_addr, infer=False)
+    fields = read_report(rt.config, mail.subject, mail.text, mail.from_addr, infer=False,
+                         documented=mail.documented)
     case = cases.open_case(
         session, "incident", who=mail.from_addr, message_pk=message.id, reporter=mail.from_addr,
         reporter_name=mail.from_name[:200], subject=mail.subject[:500] or "(uten emne)",
