@@ -169,7 +169,7 @@ def get(session: Session, model, key):
 
 def _connection(target: Session | Connection) -> Connection:
     """The Core connection of a session's transaction (begun if need be), or TARGET itself."""
-    return target.connection() if isinstance(target, Session) else target
+    return transaction.connection(target) if isinstance(target, Session) else target
 
 
 def _wrapped(conn, sql: str, params, exc: Exception) -> DBAPIError:
