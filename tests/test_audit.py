@@ -60,6 +60,25 @@ def test_a_rolled_back_savepoint_takes_only_its_own_events(engine):
     assert [action for _, action in _trail(engine)] == ["opened", "before", "kept", "after"]
 
 
+def test_events_after_a_released_savepoint_go_with_the_savepoint_around_it(engine):
+    with Session(engine) as session:
+        case = cases.open_case(session, "incident", who="kari@sykehus.example")
+        with pytest.raises(Boom):
+            with session.begin_nested():
+                cases.note(session, case, "inside")
+                with session.begin_nested():  # released: its events belong to the one around it
+                    cases.note(session, case, "nested inside")
+                cases.note(session, case, "after the nested one")
+                raise Boom
+        with session.begin_nested():
+            cases.note(session, case, "kept")
+            with session.begin_nested():
+                cases.note(session, case, "kept inside")
+            cases.note(session, case, "kept after")
+        session.commit()
+    assert [action for _, action in _trail(engine)] == ["opened", "kept", "kept inside", "kept after"]
+
+
 def test_a_savepoint_begun_before_the_first_event_takes_them_all(engine):
     with Session(engine) as session:
         case = cases.open_case(session, "incident", who="kari@sykehus.example")

@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session
 
 
 class _Pending:
-    __slots__ = ("events", "touched", "written", "marks", "connection")
+    __slots__ = ("events", "touched", "written", "marks", "connection", "connection_for")
 
     def __init__(self):
-        self.connection = None  # the transaction's Core connection, once asked for (`sql`)
+        self.connection = None  # the Core connection, as last asked of the session (`sql`)
+        self.connection_for = None  # ... for this (innermost) transaction
         self.events: list[dict] = []  # audit event rows
         self.touched: list[tuple[str, object]] = []  # (case id, updated_at)
         self.written: list[tuple[object, bool]] = []  # (object, inserted here)
@@ -53,11 +54,15 @@ def audit_event(session: Session, row: dict, case_id: str, at) -> None:
 
 
 def connection(session: Session):
-    """SESSION's Core connection for this transaction: `Session.connection()` once per
-    transaction, not once per statement (it was a twentieth of the pipeline's time)."""
+    """SESSION's Core connection for its innermost transaction: `Session.connection()` once per
+    transaction or savepoint, not once per statement (it was a twentieth of the pipeline's
+    time). It must be asked again when a savepoint begins: that is when SQLAlchemy emits the
+    SAVEPOINT (a test rolls a savepoint back after statements run on the driver)."""
     pending = _pending(session)
-    if pending.connection is None:
+    current = session.get_nested_transaction() or session.get_transaction()
+    if pending.connection is None or pending.connection_for is not current:
         pending.connection = session.connection()
+        pending.connection_for = session.get_nested_transaction() or session.get_transaction()
     return pending.connection
 
 
@@ -68,6 +73,10 @@ def written(session: Session, obj, *, inserted: bool = False) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _write_before_commit(session) -> None:
+    # SQLAlchemy fires this for a savepoint's release too: the events wait for the transaction
+    # itself (the savepoints around them still need their marks into the same list)
+    if session.in_nested_transaction():
+        return
     pending = session.info.get(_KEY)
     if pending is not None and pending.events:
         from . import sql
