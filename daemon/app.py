@@ -93,6 +93,7 @@ class Daemon:
         self.start_runners()
         try:
             if self.rt.config.receiver.enabled:
+                self.rt.serve_intake = True  # the pipeline's thread stores what it receives
                 self.server = await smtp.start(self.rt)
             systemd.notify("READY=1\nSTATUS=receiving")
             log.info("sakspost is running")

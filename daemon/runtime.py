@@ -32,6 +32,10 @@ class Runtime:
     # set while the pipeline has nothing waiting; the sender defers to it (see app.SENDER_DEFER)
     pipeline_idle: threading.Event = field(default_factory=_set_event)
     writers: WriterQueue = field(default_factory=WriterQueue)
+    # what the receiver hands over, for the pipeline's thread to store between its messages
+    # (`receive.smtp.GroupCommit`); set by `sakspost run`, whose pipeline runs in this process
+    intake: object = None
+    serve_intake: bool = False
     parsers: Parsers = field(default_factory=lambda: Parsers(enabled=False))
 
     @classmethod

@@ -222,3 +222,54 @@ def test_the_receiver_stores_as_soon_as_the_pipelines_transaction_ends(tmp_path)
     worker.join(5)
     assert log == ["pipeline commits", "pipeline ended", "receiver stores"]
     assert not stored.duplicate and stored.pk
+
+
+def test_a_writer_that_serves_stores_the_waiting_messages_together(tmp_path):
+    """In the daemon the pipeline's thread stores what the receiver hands over, between its
+    messages: nothing is stored until it serves, then the senders waiting meanwhile share one
+    commit, and each hears its own row."""
+    engine = open_engine(f"sqlite:///{tmp_path}/r.db")
+    groups: list[int] = []
+
+    def store(engine_, items):
+        groups.append(len(items))
+        return store_group(engine_, items)
+
+    wake = threading.Event()
+    committer = GroupCommit(engine, store=store, stored=threading.Event())
+    committer.served_by(wake)
+
+    def writer():
+        assert wake.wait(5)
+        time.sleep(0.1)  # busy with a message of its own while three more arrive
+        committer.serve()
+
+    async def senders():
+        return await asyncio.gather(*(committer.commit(_incoming(n)) for n in range(3)))
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    stored = asyncio.run(senders())
+    thread.join(5)
+    assert groups == [3]
+    assert len({s.pk for s in stored}) == 3 and not any(s.duplicate for s in stored)
+    assert committer.stored.is_set()  # the pipeline is woken for them
+    engine.dispose()
+
+
+def test_a_message_the_writer_does_not_take_is_stored_by_the_receiver_itself(tmp_path):
+    engine = open_engine(f"sqlite:///{tmp_path}/r.db")
+    committer = GroupCommit(engine)
+    committer.served_by(threading.Event())  # a writer that never serves (stuck in a long step)
+    committer.SERVE_SECONDS = 0.2
+
+    async def sender():
+        started = time.monotonic()
+        stored = await asyncio.wait_for(committer.commit(_incoming(1)), 5)
+        return stored, time.monotonic() - started
+
+    stored, waited = asyncio.run(sender())
+    assert stored.pk and 0.2 <= waited < 2
+    db = sqlite3.connect(tmp_path / "r.db")
+    assert db.execute("SELECT count(*) FROM rawmessage").fetchone() == (1,)
+    engine.dispose()

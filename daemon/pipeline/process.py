@@ -47,7 +47,8 @@ def claim(rt, limit: int) -> list[int]:
     """Mark up to LIMIT waiting messages as ours; return their ids, oldest first."""
     now = utcnow()
     cutoff = now - timedelta(seconds=rt.config.pipeline.claim_lease_seconds)
-    with rt.writers.background(), Session(rt.engine) as session:
+    serving = _serve_receiver(rt)
+    with rt.writers.background(stores_for_receiver=serving), Session(rt.engine) as session:
         ids = list(session.exec(
             select(Message.id)
             .where(Message.direction == "in")
@@ -154,7 +155,8 @@ def _transaction(rt, waiting: list[int], parsed: dict, rows: dict[int, Message],
     Without SAVEPOINTS, a message that fails rolls the transaction back: the messages it had
     taken are returned, to be applied again with savepoints. Otherwise returns []."""
     taken: list[int] = []
-    with rt.writers.background(), Session(rt.engine, expire_on_commit=False) as session:
+    serving = _serve_receiver(rt)
+    with rt.writers.background(stores_for_receiver=serving), Session(rt.engine, expire_on_commit=False) as session:
         started = time.monotonic()
         try:
             while waiting and (not taken or _go_on(time.monotonic() - started, seconds, rt.writers)):
@@ -234,7 +236,17 @@ def run_until_empty(rt, transaction_seconds: float = TRANSACTION_SECONDS) -> dic
             ids, ahead = next_ids, next_ahead
     finally:
         rt.pipeline_idle.set()
+    _serve_receiver(rt)
     return done
+
+
+def _serve_receiver(rt) -> bool:
+    """In the running daemon, store what the receiver has handed over, before the next write
+    transaction (see `receive.smtp.GroupCommit`); True if this thread stores for it."""
+    if rt.intake is None:
+        return False
+    rt.intake.serve()
+    return True
 
 
 def release(rt, ids: list[int]) -> None:
@@ -243,7 +255,8 @@ def release(rt, ids: list[int]) -> None:
     if not ids:
         return
     try:
-        with rt.writers.background(), Session(rt.engine) as session:
+        serving = _serve_receiver(rt)
+        with rt.writers.background(stores_for_receiver=serving), Session(rt.engine) as session:
             session.exec(update(Message).where(Message.id.in_(ids), Message.status == "processing")
                          .values(status="received", claimed_at=None, attempts=Message.attempts - 1))
             session.commit()

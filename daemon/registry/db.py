@@ -116,15 +116,17 @@ class WriterQueue:
         return self._urgent > 0
 
     @contextlib.contextmanager
-    def background(self, timeout: float = 5.0) -> Iterator[None]:
+    def background(self, timeout: float = 5.0, stores_for_receiver: bool = False) -> Iterator[None]:
         """A background transaction (the pipeline's, the outbox sender's): it begins once no
         other writer is in and either no message waits or the receiver has had its turn (or
         after TIMEOUT: then SQLite's lock decides), and it should end soon after `waiting()`
         says so. Two writers never meet in SQLite's busy handler, where the one that waits
-        sleeps in steps of up to 100 ms and holds up the receiver behind it."""
+        sleeps in steps of up to 100 ms and holds up the receiver behind it. A writer that
+        STORES_FOR_RECEIVER (the pipeline's thread, see `receive.smtp.GroupCommit`) does not
+        wait for the messages it is to store itself after this transaction."""
         with self._changed:
             self._changed.wait_for(lambda: self._background == 0 and self._storing == 0
-                                   and (self._urgent == 0 or self._owed), timeout)
+                                   and (self._urgent == 0 or self._owed or stores_for_receiver), timeout)
             self._background += 1
             self._owed = False
         try:
