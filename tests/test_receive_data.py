@@ -104,7 +104,7 @@ def test_mail_and_rcpt_addresses_are_read_as_aiosmtpd_reads_them():
     answer for every kind of address a sender may give: accepted, with its parameters, or refused."""
     from aiosmtpd.smtp import SMTP
 
-    from daemon.receive.smtp import _LMTP, _SMTP
+    from daemon.receive.protocol import LMTPServer as _LMTP, SMTPServer as _SMTP
 
     arguments = [
         "<kari@sykehus.example>", "<kari@sykehus.example> SIZE=1000 BODY=8BITMIME", "kari@sykehus.example",
@@ -124,3 +124,29 @@ def test_mail_and_rcpt_addresses_are_read_as_aiosmtpd_reads_them():
             ours.local_part_limit = limit
             for argument in arguments:
                 assert ours._getaddr(argument) == theirs._getaddr(argument), (cls.__name__, limit, argument)
+
+
+def test_dot_stuffing_is_undone_slice_by_slice_as_on_the_whole_data():
+    """However DATA is cut into pieces (at each dot-CRLF, or anywhere where a piece overran the
+    read limit), undoing the dot-stuffing piece by piece gives what undoing it on the whole did."""
+    import random
+
+    from daemon.receive.protocol import unstuffed
+
+    def whole(data: bytes) -> bytes:
+        data = data[1:] if data.startswith(b".") else data
+        return data.replace(b"\r\n.", b"\r\n")
+
+    rng = random.Random(6)
+    for _ in range(3000):
+        data = bytes(rng.choice(b"a.\r\n") for _ in range(rng.randrange(0, 40)))
+        cuts = sorted(rng.sample(range(1, len(data)), k=min(len(data) - 1, rng.randrange(0, 6)))) if len(data) > 1 else []
+        pieces, start = [], 0
+        for cut in [*cuts, len(data)]:
+            pieces.append(data[start:cut])
+            start = cut
+        out, before = [], b"\r\n"
+        for piece in pieces:
+            out.append(unstuffed(piece, before))
+            before = piece[-2:] if len(piece) >= 2 else before[-1:] + piece
+        assert b"".join(out) == whole(data), (data, pieces)
