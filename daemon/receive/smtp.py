@@ -17,6 +17,7 @@ import logging
 import re
 import threading
 import time
+from typing import Callable
 
 from ..registry.db import WriterQueue
 from ..registry.store import Incoming, StorageError, store_group
@@ -26,7 +27,7 @@ log = logging.getLogger("sakspost.receive")
 
 
 class GroupCommit:
-    """Commit what handle_DATA hands over, together with everything else that waits (group
+    """Commit what the receiver hands over, together with everything else that waits (group
     commit), and answer each sender when the commit that covers its message is done.
 
     In the running daemon the pipeline's thread does the storing (`serve`, between the
@@ -34,9 +35,12 @@ class GroupCommit:
     message waits neither for a hand-over between threads nor for a turn at the write lock,
     and under a burst the two no longer trade the interpreter lock for every statement (DATA
     to 250 in half the time, bench/README.md). A message the writer has not taken within
-    SERVE_SECONDS (it is busy with a long step, or stuck) is stored on a thread of the
-    receiver's own, as it is where no writer serves: at once when the store is idle, else
-    with everything that arrived during the running commit."""
+    SERVE_SECONDS (it is busy with a long step, or stuck) is stored by the committer's own
+    thread, as everything is where no writer serves: at once when the store is idle, else with
+    everything that arrived during the running commit.
+
+    `hand_over` may be called from any thread (the front's link, `receive.link`); `commit` is
+    the same for a coroutine (the in-process SMTP handler)."""
 
     MAX_MESSAGES = 64
     MAX_BYTES = 32 * 1024 * 1024
@@ -47,50 +51,62 @@ class GroupCommit:
         self.store = store
         self.writers = writers or WriterQueue()
         self.stored = stored  # set after each commit that stored something (the pipeline's wake-up)
-        self.waiting: list[tuple[Incoming, asyncio.Future, float]] = []
-        self._lock = threading.Lock()  # `waiting` is taken from by the writer's thread too
+        self.waiting: list[tuple[Incoming, Callable, float]] = []
+        self._changed = threading.Condition()  # `waiting` is taken from by two threads
         self.writer: threading.Event | None = None  # set to have the writer serve
-        self.running = False
-        self._task = None  # the loop keeps only a weak reference to a task
-        self._loop = None
+        self._thread: threading.Thread | None = None
 
     def served_by(self, wake: threading.Event) -> None:
         """From now on a writer stores what waits; WAKE wakes it."""
         self.writer = wake
 
-    async def commit(self, item: Incoming):
-        """The Stored row for ITEM once it is durable; raises StorageError if its group failed."""
-        loop = self._loop = asyncio.get_running_loop()
-        future = loop.create_future()
+    def hand_over(self, item: Incoming, done: Callable[[object], None]) -> None:
+        """Have ITEM stored; DONE(Stored or StorageError) is called once it is committed or its
+        group failed, on the thread that stored it."""
         self.writers.arrive()
-        with self._lock:
-            self.waiting.append((item, future, time.monotonic()))
+        with self._changed:
+            self.waiting.append((item, done, time.monotonic()))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._own_store, name="receiver-store", daemon=True)
+                self._thread.start()
+            if self.writer is None:
+                self._changed.notify()
         if self.writer is not None:
             self.writer.set()
-            loop.call_later(self.SERVE_SECONDS, self._unserved)
-        elif not self.running:
-            self._start_drain()
+
+    async def commit(self, item: Incoming):
+        """The Stored row for ITEM once it is durable; raises StorageError if its group failed."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.hand_over(item, lambda result: loop.call_soon_threadsafe(_settle, future, result))
         return await future
 
-    def _start_drain(self) -> None:
-        self.running = True
-        self._task = asyncio.get_running_loop().create_task(self._drain())
-
-    def _unserved(self) -> None:
-        with self._lock:
-            late = bool(self.waiting) and time.monotonic() - self.waiting[0][2] >= self.SERVE_SECONDS
-        if late and not self.running:
-            log.warning("the pipeline has not stored waiting messages for %g s; storing them here",
-                        self.SERVE_SECONDS)
-            self._start_drain()
+    def _own_store(self) -> None:
+        """The committer's thread: store at once where no writer serves; where one does, look
+        every SERVE_SECONDS (it is not woken for each message) for what it has left waiting."""
+        while True:
+            with self._changed:
+                while True:
+                    if self.writer is None:
+                        if self.waiting:
+                            break
+                        self._changed.wait()
+                        continue
+                    age = time.monotonic() - self.waiting[0][2] if self.waiting else 0.0
+                    if age >= self.SERVE_SECONDS:
+                        log.warning("the pipeline has not stored waiting messages for %g s; storing them "
+                                    "on the receiver's thread", self.SERVE_SECONDS)
+                        break
+                    self._changed.wait(self.SERVE_SECONDS - age)
+            self.serve()
 
     def _store(self, items: list[Incoming]):
         with self.writers.storing():  # the pipeline ends its transaction soon
             return self.store(self.engine, items)
 
-    def _next_group(self) -> list[tuple[Incoming, asyncio.Future, float]]:
+    def _next_group(self) -> list[tuple[Incoming, Callable, float]]:
         group, size = [], 0
-        with self._lock:
+        with self._changed:
             while self.waiting and len(group) < self.MAX_MESSAGES:
                 size += len(self.waiting[0][0].raw)
                 if group and size > self.MAX_BYTES:
@@ -98,60 +114,39 @@ class GroupCommit:
                 group.append(self.waiting.pop(0))
         return group
 
-    def _stored(self, group, stored) -> None:
-        """Answer GROUP's senders with STORED (a result per message, or one exception for all)."""
-        lines = []
-        for index, (item, future, _) in enumerate(group):
-            result = stored if isinstance(stored, BaseException) else stored[index]
-            if not isinstance(result, BaseException):
-                lines.append(f"stored message {result.pk} ({len(item.raw)} bytes, {','.join(item.roles)})"
-                             + (" duplicate" if result.duplicate else ""))
-            if future.done():
-                continue
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
-        if lines:  # one record for the group: under a burst, a record per message cost a
-            log.info("%s", "; ".join(lines))  # tenth of the event loop's time
-            if self.stored is not None:
-                self.stored.set()
-
-    @staticmethod
-    def _failure(exc: Exception) -> StorageError:
-        # StorageError, or a bug: nobody in the group gets 250
-        return exc if isinstance(exc, StorageError) else StorageError(f"{type(exc).__name__}: {exc}")
-
     def serve(self) -> None:
-        """For the writer's thread: store what waits, group by group, and answer each sender
-        through the event loop."""
+        """Store what waits, group by group, and answer each sender (the writer's thread calls
+        this between its messages)."""
         while True:
             group = self._next_group()
             if not group:
                 return
             try:
                 stored = self._store([item for item, _, _ in group])
-            except Exception as exc:
-                stored = self._failure(exc)
+            except Exception as exc:  # StorageError, or a bug: nobody in the group gets 250
+                stored = exc if isinstance(exc, StorageError) else StorageError(f"{type(exc).__name__}: {exc}")
             finally:
                 self.writers.done(len(group))
-            self._loop.call_soon_threadsafe(self._stored, group, stored)
+            lines = []
+            for index, (item, done, _) in enumerate(group):
+                result = stored if isinstance(stored, BaseException) else stored[index]
+                if not isinstance(result, BaseException):
+                    lines.append(f"stored message {result.pk} ({len(item.raw)} bytes, {','.join(item.roles)})"
+                                 + (" duplicate" if result.duplicate else ""))
+                done(result)
+            if lines:  # one record for the group: under a burst, a record per message cost a
+                log.info("%s", "; ".join(lines))  # tenth of the event loop's time
+                if self.stored is not None:
+                    self.stored.set()
 
-    async def _drain(self) -> None:
-        try:
-            while True:
-                group = self._next_group()
-                if not group:
-                    return
-                try:
-                    stored = await asyncio.to_thread(self._store, [item for item, _, _ in group])
-                except Exception as exc:
-                    stored = self._failure(exc)
-                finally:
-                    self.writers.done(len(group))
-                self._stored(group, stored)
-        finally:
-            self.running = False
+
+def _settle(future: asyncio.Future, result) -> None:
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
 
 
 class Handler:
