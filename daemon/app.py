@@ -19,7 +19,7 @@ from .citizen.deadlines import send_due_reminders, today
 from .incident.workflow import close_verified
 from .pipeline.process import run_until_empty
 from .outbound.sender import seconds_until_next, send_due
-from .receive import smtp
+from .receive import link, smtp
 from .receive.imap import Mailboxes
 from .runners import Runner
 from .runtime import Runtime
@@ -36,7 +36,9 @@ def describe(cfg) -> list[str]:
     if cfg.receiver.enabled:
         roles = "every recipient as support" if not cfg.address else \
             ", ".join(f"{a.email}={a.role}" for a in cfg.address)
-        lines.append(f"receiver: {cfg.receiver.protocol.upper()} on {cfg.receiver.host}:{cfg.receiver.port} ({roles})")
+        where = "a front process" if link.front_usable(cfg) else "this process"
+        lines.append(f"receiver: {cfg.receiver.protocol.upper()} on {cfg.receiver.host}:{cfg.receiver.port} "
+                     f"({roles}), spoken by {where}")
     for m in cfg.mailbox:
         after = f"then moved to {m.move_to!r}" if m.move_to else f"then flagged \\Seen and {m.keyword}"
         lines.append(f"mailbox {m.name}: {m.username}@{m.host}:{m.port} (tls {m.tls}) folder {m.folder!r} "
@@ -57,13 +59,17 @@ class Daemon:
         self.rt = rt
         self.runners: list = []
         self.server = None
+        self.front = None
+        # the receiver in a process of its own, which also parses (so no parse helper then)
+        self.uses_front = rt.config.receiver.enabled and link.front_usable(rt.config)
         self.clock = Clock()
         # components with start()/stop(), started after the runners: mailboxes, then the clock
         self.extra: list = []
 
     def start_runners(self) -> None:
         rt = self.rt
-        rt.parsers.start()
+        if not self.uses_front:
+            rt.parsers.start()
         self.runners = [
             Runner("pipeline", lambda: run_until_empty(rt), rt.wake_pipeline, interval=5.0),
             # Woken after every pipeline transaction. It takes what has been queued every
@@ -93,8 +99,12 @@ class Daemon:
         self.start_runners()
         try:
             if self.rt.config.receiver.enabled:
-                self.rt.serve_intake = True  # the pipeline's thread stores what it receives
-                self.server = await smtp.start(self.rt)
+                committer = smtp.served_committer(self.rt)  # the pipeline's thread stores
+                if self.uses_front:
+                    self.front = link.Front(self.rt, committer, logging.getLevelName(logging.getLogger().level))
+                    self.front.start()
+                else:
+                    self.server = await smtp.start(self.rt, committer)
             systemd.notify("READY=1\nSTATUS=receiving")
             log.info("sakspost is running")
             watchdog = systemd.watchdog_interval()
@@ -109,6 +119,8 @@ class Daemon:
             if self.server is not None:
                 self.server.close()
                 await self.server.wait_closed()
+            if self.front is not None:
+                await asyncio.to_thread(self.front.stop)
             await asyncio.to_thread(self.stop_runners)
 
 

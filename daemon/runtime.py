@@ -35,7 +35,6 @@ class Runtime:
     # what the receiver hands over, for the pipeline's thread to store between its messages
     # (`receive.smtp.GroupCommit`); set by `sakspost run`, whose pipeline runs in this process
     intake: object = None
-    serve_intake: bool = False
     parsers: Parsers = field(default_factory=lambda: Parsers(enabled=False))
 
     @classmethod

@@ -214,3 +214,24 @@ def test_a_text_part_is_written_as_mimetext_writes_it():
         assert ours == theirs.as_bytes(policy=render.WIRE), text
         seen.add(dict(headers)["Content-Transfer-Encoding"])
     assert seen == {"7bit", "8bit", "quoted-printable"}
+
+
+def test_an_edited_template_is_taken_up_without_a_restart(tmp_path, monkeypatch):
+    import shutil
+
+    from conftest import ROOT
+    from daemon.outbound import render
+
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    config = parse({"paths": {"var_dir": str(tmp_path / "var"), "templates_dir": str(templates)}}, source="test")
+    renderer = Renderer(config, Tokens(b"k" * 32, config.identity.domain))
+    context = {"headline": "Status", "text": "ny tekst\n", "withheld": [], "case": SimpleNamespace(id="SAK-2026-000001", subject="Feil", nhn_reference=None)}
+    subject, text, html = renderer.render("status_update", context)
+    assert html is None and "ENDRET" not in text
+    (templates / "nb" / "status_update.txt").write_text(
+        (templates / "nb" / "status_update.txt").read_text(encoding="utf-8") + "ENDRET\n", encoding="utf-8")
+    (templates / "nb" / "status_update.html").write_text("<p>{{ headline }}</p>\n", encoding="utf-8")
+    monkeypatch.setattr(render, "TEMPLATE_CHECK_SECONDS", 0.0)
+    subject, text, html = renderer.render("status_update", context)
+    assert "ENDRET" in text and html == "<p>Status</p>\n"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from email import encoders
 from email.charset import BASE64, QP, Charset
@@ -53,6 +54,7 @@ UTF8_QP.body_encoding = QP
 UTF8_HEADER = Charset("utf-8")
 UTF8_HEADER.header_encoding = BASE64  # "shortest of Q and B" took half the time of the whole mail
 MAX_8BIT_LINE = 78
+TEMPLATE_CHECK_SECONDS = 2.0
 
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
@@ -143,16 +145,34 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.env.globals["config"] = config
+        self._templates: dict[str, tuple] = {}
+
+    def _template(self, name: str):
+        """Template NAME, or None if there is none. Asked of Jinja at most every
+        TEMPLATE_CHECK_SECONDS: it looks at the file's time on every call, and searches the
+        directory again for an HTML template that does not exist (an eighth of the time to
+        compose a mail); an operator's edit is still taken up within those seconds."""
+        now = time.monotonic()
+        cached = self._templates.get(name)
+        if cached is not None and now - cached[1] < TEMPLATE_CHECK_SECONDS:
+            return cached[0]
+        try:
+            template = self.env.get_template(name)
+        except TemplateNotFound:
+            template = None
+        self._templates[name] = (template, now)
+        return template
 
     def render(self, name: str, context: dict) -> tuple[str, str, str | None]:
         """(subject, text, html or None) for template NAME."""
-        module = self.env.get_template(f"{self.language}/{name}.txt").make_module(context)
+        text_template = self._template(f"{self.language}/{name}.txt")
+        if text_template is None:
+            raise TemplateNotFound(f"{self.language}/{name}.txt")
+        module = text_template.make_module(context)
         subject = " ".join(str(getattr(module, "subject", "")).split())
         text = str(module).strip() + "\n"
-        try:
-            html = self.env.get_template(f"{self.language}/{name}.html").render(context)
-        except TemplateNotFound:
-            html = None
+        html_template = self._template(f"{self.language}/{name}.html")
+        html = html_template.render(context) if html_template is not None else None
         return subject, text, html
 
     def compose(

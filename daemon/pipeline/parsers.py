@@ -73,6 +73,7 @@ class Ahead:
     ids: list[int]
     pool: ProcessPoolExecutor | None = None
     slices: list[tuple[list[tuple[int, bytes]], Future]] = field(default_factory=list)
+    recalled: dict[int, ParsedMail] = field(default_factory=dict)  # parsed already (`remember`)
 
 
 def usable_cores() -> int:
@@ -87,12 +88,28 @@ class Parsers:
 
     RESTART_SECONDS = 30.0  # after a helper died, the next one starts this much later at the earliest
 
+    REMEMBERED = 4096  # parses kept for messages not yet claimed (the front's: `remember`)
+
     def __init__(self, enabled: bool = True):
         self.enabled = enabled and usable_cores() > 1
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._wanted = False
         self._not_before = 0.0
+        self._remembered: dict[int, ParsedMail] = {}
+
+    def remember(self, pk: int, mail: ParsedMail) -> None:
+        """MAIL is message PK parsed already (by the receiving front, which had it in hand):
+        the pipeline takes it instead of parsing again. Only so many are kept; a message whose
+        parse was dropped is parsed as any other."""
+        with self._lock:
+            if len(self._remembered) >= self.REMEMBERED:
+                self._remembered.pop(next(iter(self._remembered)))
+            self._remembered[pk] = mail
+
+    def _recall(self, ids: list[int]) -> dict[int, ParsedMail]:
+        with self._lock:
+            return {pk: self._remembered.pop(pk) for pk in ids if pk in self._remembered}
 
     def start(self) -> None:
         """Start the helper now (it takes a moment to import), if it is to run at all; after
@@ -129,10 +146,11 @@ class Parsers:
 
     def ahead(self, engine: Engine, ids: list[int]) -> Ahead:
         """Hand the messages IDS to the helper, if it runs; `collect` gives their parses."""
+        batch = Ahead(list(ids), None, recalled=self._recall(ids))
+        ids = [pk for pk in ids if pk not in batch.recalled]
         if self._pool is None and self._wanted and ids:
             self.start()
-        pool = self._pool
-        batch = Ahead(list(ids), pool)
+        pool = batch.pool = self._pool
         if pool is None or not ids:
             return batch
         with read_only(engine).connect() as conn:
@@ -152,7 +170,7 @@ class Parsers:
     def collect(self, engine: Engine, batch: Ahead) -> dict[int, ParsedMail]:
         """pk -> ParsedMail for every message of BATCH: the helper's results, and what it has
         not begun (or could not do) parsed here."""
-        parsed: dict[int, ParsedMail] = {}
+        parsed: dict[int, ParsedMail] = {**batch.recalled, **self._recall(batch.ids)}
         for items, future in batch.slices:
             if not future.cancel():  # begun (or done): its result, unless the helper failed
                 try:

@@ -29,7 +29,8 @@ from ..registry.db import read_only
 from ..registry.lookup import Lookup
 from ..registry.models import Attachment as AttachmentRow
 from ..registry.models import Message, row_values, utcnow
-from ..registry.sql import Prepared, insert_rows, load, write
+from ..registry.sql import Prepared, load, write
+from ..registry.store import write_attachments
 from . import handlers
 from .classify import classify
 from .parsers import Ahead
@@ -76,7 +77,7 @@ def _record_parse(session: Session, message: Message, mail) -> None:
     if message.attempts > 1:  # an earlier attempt may have got as far as this
         _DELETE_ATTACHMENTS.run(session, {"message_pk": message.id}).close()
     if mail.attachments:
-        insert_rows(session, AttachmentRow, [
+        write_attachments(session, [
             row_values(AttachmentRow, message_pk=message.id, filename=att.filename,
                        content_type=att.content_type, size=len(att.data), data=att.data)
             for att in mail.attachments])

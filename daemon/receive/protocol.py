@@ -28,11 +28,18 @@ class _ReadDataInSlices:
     reads up to each `.CRLF`, checks the size limit (`552` after the data, as aiosmtpd does) and
     the line length limit (`500`) as it goes, undoes dot-stuffing (RFC 5321 4.5.2) slice by
     slice (`unstuffed`), and hands the handler one bytes object, as aiosmtpd would; or, where
-    JOIN_DATA is off (the front, which passes a message on as it came), the slices themselves
-    as `envelope.data_slices`, so a 25 MB message is never in memory twice.
+    JOIN_DATA is off (the front, which passes a message on as it comes), each slice to
+    `data_piece` as it is read and, if the data is refused or the connection lost,
+    `data_abandoned`: a 25 MB message is never whole in the front.
     """
 
     join_data = True
+
+    async def data_piece(self, piece: bytes) -> None:  # pragma: no cover - overridden where used
+        raise NotImplementedError
+
+    def data_abandoned(self) -> None:  # pragma: no cover - overridden where used
+        raise NotImplementedError
 
     async def smtp_DATA(self, arg: str) -> None:
         if await self.check_helo_needed():
@@ -57,9 +64,13 @@ class _ReadDataInSlices:
             except asyncio.LimitOverrunError as exc:
                 piece = await self._reader.readexactly(exc.consumed)
             except asyncio.IncompleteReadError:
+                if not self.join_data:
+                    self.data_abandoned()
                 return  # the connection closed in the middle of the data
             except asyncio.CancelledError:
                 log.info("connection lost during DATA")
+                if not self.join_data:
+                    self.data_abandoned()
                 self._writer.close()
                 raise
             end = (piece == b".\r\n" and at_line_start) or piece.endswith(b"\r\n.\r\n")
@@ -68,12 +79,18 @@ class _ReadDataInSlices:
             at_line_start = piece.endswith(b"\r\n") or (not piece and at_line_start)
             size += len(piece)
             line = self._line_after(piece, line)
+            was = state
             if state == "ok" and self.data_size_limit and size > self.data_size_limit:
                 state, slices = "too much", []
             elif state == "ok" and line > self.line_length_limit:
                 state, slices = "too long", []
+            if state != was and not self.join_data:
+                self.data_abandoned()
             if state == "ok":
-                slices.append(unstuffed(piece, tail))
+                if self.join_data:
+                    slices.append(unstuffed(piece, tail))
+                else:
+                    await self.data_piece(unstuffed(piece, tail))
             tail = piece[-2:] if len(piece) >= 2 else tail[-1:] + piece
             if end:
                 break
@@ -86,10 +103,7 @@ class _ReadDataInSlices:
             content = b"".join(slices)
             del slices
             self.envelope.content = self.envelope.original_content = content
-        else:
-            self.envelope.data_slices = slices
-            del slices
-        del content
+            del content
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()
         await self.push(status)

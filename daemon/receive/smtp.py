@@ -8,6 +8,11 @@ so the sending MTAs retry; a recipient that no
 `[[address]]` serves is refused at RCPT with `550 5.1.1`; aiosmtpd itself refuses a message over
 `max_message_bytes` with `552`. Under LMTP (RFC 2033) the answer after DATA is one status line
 per accepted recipient. After a commit the pipeline runner is woken; parsing happens there.
+
+Where the daemon has a receiving front (`front.py`, a process of its own; `link.py` is its end
+here), the front speaks the protocol and this module only commits what it hands over; the
+`Handler` here speaks it in the daemon's own process where there is no front (one core, or
+`[pipeline].parse_helper` off).
 """
 
 from __future__ import annotations
@@ -152,13 +157,10 @@ def _settle(future: asyncio.Future, result) -> None:
 class Handler:
     """aiosmtpd hooks; found by name, as aiosmtpd does."""
 
-    def __init__(self, rt, protocol: str = "smtp"):
+    def __init__(self, rt, protocol: str = "smtp", committer: GroupCommit | None = None):
         self.rt = rt
         self.protocol = protocol
-        self.committer = GroupCommit(rt.engine, writers=rt.writers, stored=rt.wake_pipeline)
-        if rt.intake is None and rt.serve_intake:  # the pipeline's thread stores (see GroupCommit)
-            self.committer.served_by(rt.wake_pipeline)
-            rt.intake = self.committer
+        self.committer = committer or GroupCommit(rt.engine, writers=rt.writers, stored=rt.wake_pipeline)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if not self.rt.config.roles_for(address):
@@ -188,11 +190,19 @@ class Handler:
         return line
 
 
-def server_factory(rt):
+def served_committer(rt) -> GroupCommit:
+    """The daemon's group commit, whose messages the pipeline's thread stores (`rt.intake`)."""
+    committer = GroupCommit(rt.engine, writers=rt.writers, stored=rt.wake_pipeline)
+    committer.served_by(rt.wake_pipeline)
+    rt.intake = committer
+    return committer
+
+
+def server_factory(rt, committer: GroupCommit | None = None):
     """A protocol factory for loop.create_server, as aiosmtpd's UnthreadedController builds."""
     cfg = rt.config.receiver
     protocol = cfg.protocol
-    handler = Handler(rt, protocol)
+    handler = Handler(rt, protocol, committer)
     cls = LMTPServer if protocol == "lmtp" else SMTPServer
     hostname = cfg.hostname or rt.config.identity.domain
 
@@ -210,8 +220,9 @@ def server_factory(rt):
     return factory
 
 
-async def start(rt):
+async def start(rt, committer: GroupCommit | None = None):
+    """Receive in this process (one core, or `[pipeline].parse_helper` off; else `link.Front`)."""
     loop = asyncio.get_running_loop()
     cfg = rt.config.receiver
-    server = await loop.create_server(server_factory(rt), host=cfg.host, port=cfg.port)
+    server = await loop.create_server(server_factory(rt, committer), host=cfg.host, port=cfg.port)
     return server

@@ -1,0 +1,178 @@
+"""The daemon's end of the receiving front (`front.py`): start it, store what it hands over,
+answer it, and start another if it dies.
+
+Decides how the front and the daemon talk, nothing about mail. A frame is a header (kind,
+request id, length) and a payload; the daemon sends CONFIG once, then STORED for each message
+the front passes on: its DATA in CHUNKs as they are read, then END (its envelope and parse,
+pickled), or ABORT if the DATA was refused or the sender went away. A message is handed to the
+group commit (`smtp.GroupCommit.hand_over`) like one the daemon received itself, and its
+STORED goes back from the thread that committed it; the front's parse is kept for the pipeline
+(`Parsers.remember`). The listening socket is bound here, once, and every
+front gets it: while one is replaced, connections wait in the kernel's queue.
+
+Nothing of the registry is imported at the top: the front imports this module for the frame
+format.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+log = logging.getLogger("sakspost.receive")
+
+FRAME = struct.Struct("!BIQ")  # kind, request id, payload length
+CONFIG, CHUNK, END, ABORT, STORED = 1, 2, 3, 4, 5
+PARSE_MAX_BYTES = 256 * 1024  # larger messages are parsed by the daemon, as with the parse helper
+SMALL = 1 << 20  # bytes: a message this large stays in the buffer it was read into
+
+
+def front_usable(config) -> bool:
+    """Does the receiver run as a front process? Where the parse helper would (it takes the
+    helper's place: more than one core, `[pipeline].parse_helper`)."""
+    from ..pipeline.parsers import usable_cores
+
+    return config.pipeline.parse_helper and usable_cores() > 1
+
+
+class Front:
+    """The front process of a running daemon, kept running until `stop`."""
+
+    RESTART_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # after the first, second, ... death in a row
+
+    def __init__(self, rt, committer, log_level: str = "INFO"):
+        self.rt = rt
+        self.committer = committer
+        self.log_level = log_level
+        cfg = rt.config.receiver
+        self.listen = socket.create_server((cfg.host, cfg.port), backlog=128)
+        self.process: subprocess.Popen | None = None
+        self._link: socket.socket | None = None
+        self._send_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self.listen.getsockname()[1]
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread = threading.Thread(target=self._run, name="front-link", daemon=True)
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        ours, theirs = socket.socketpair()
+        env = dict(os.environ)
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daemon.receive.front", "--listen", str(self.listen.fileno()),
+             "--link", str(theirs.fileno()), "--parent", str(os.getpid())],
+            pass_fds=(self.listen.fileno(), theirs.fileno()), env=env, stdin=subprocess.DEVNULL)
+        theirs.close()
+        self._link = ours
+        self._send(CONFIG, 0, pickle.dumps((self.rt.config, self.log_level)))
+        log.info("receiving front started (pid %s)", self.process.pid)
+
+    def _run(self) -> None:
+        deaths = 0
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            try:
+                self._serve(self._link)
+            except (ConnectionError, OSError, EOFError) as exc:
+                if not self._stopping.is_set():
+                    log.error("the receiving front's link failed: %s", exc)
+            if self._stopping.is_set():
+                return
+            code = self.process.poll() if self.process else None
+            if code is None:
+                self.process.kill()
+                code = self.process.wait()
+            deaths = 0 if time.monotonic() - started > 60 else deaths + 1
+            delay = self.RESTART_SECONDS[min(deaths, len(self.RESTART_SECONDS)) - 1] if deaths else 0.0
+            log.error("the receiving front ended (exit %s); starting another in %g s", code, delay)
+            if self._stopping.wait(delay):
+                return
+            self._spawn()
+
+    def _serve(self, link: socket.socket) -> None:
+        """Read the front's frames until the link closes."""
+        from ..registry.store import Incoming
+
+        partial: dict[int, bytearray] = {}  # DATA received so far, by request
+        while True:
+            kind, request, length = FRAME.unpack(_read_exactly(link, FRAME.size))
+            payload = _read_exactly(link, length)
+            if kind == CHUNK:
+                if request in partial:
+                    partial[request] += payload  # a large block grows in place (memory.return_large_blocks)
+                else:
+                    partial[request] = payload
+            elif kind == ABORT:
+                partial.pop(request, None)
+            elif kind == END:
+                protocol, roles, mail_from, rcpt_tos, parsed = pickle.loads(payload)
+                raw = partial.pop(request, b"")
+                if len(raw) < SMALL:
+                    raw = bytes(raw)
+                item = Incoming(raw, source=protocol, roles=roles, mail_from=mail_from, rcpt_tos=rcpt_tos)
+                self.committer.hand_over(item, self._answer(link, request, parsed))
+                del raw, item, parsed  # not kept while the next frame is awaited (25 MB, say)
+            del payload
+
+    def _answer(self, link: socket.socket, request: int, parsed):
+        def done(result) -> None:
+            if isinstance(result, BaseException):
+                answer = ("error", str(result))
+            else:
+                answer = ("ok", result.pk, result.duplicate)
+                if parsed is not None and not result.duplicate:
+                    self.rt.parsers.remember(result.pk, parsed)
+            try:
+                self._send(STORED, request, pickle.dumps(answer), link)
+            except OSError:  # the front is gone: its sender never heard 250 and sends again
+                pass
+        return done
+
+    def _send(self, kind: int, request: int, payload: bytes, link: socket.socket | None = None) -> None:
+        with self._send_lock:
+            (link or self._link).sendall(FRAME.pack(kind, request, len(payload)) + payload)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close the link (the front then stops taking mail and ends) and wait for it."""
+        self._stopping.set()
+        if self._link is not None:
+            try:
+                self._link.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._link.close()
+        if self.process is not None:
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.listen.close()
+
+
+def _read_exactly(link: socket.socket, n: int) -> bytearray:
+    buffer = bytearray(n)
+    view, got = memoryview(buffer), 0
+    while got < n:
+        chunk = link.recv_into(view[got:], n - got)
+        if not chunk:
+            raise EOFError("the link closed")
+        got += chunk
+    return buffer
