@@ -29,7 +29,7 @@ from ..registry.db import read_only
 from ..registry.lookup import Lookup
 from ..registry.models import Attachment as AttachmentRow
 from ..registry.models import Message, row_values, utcnow
-from ..registry.sql import Prepared, load, write
+from ..registry.sql import Prepared, load, stage, write
 from ..registry.store import write_attachments
 from . import handlers
 from .classify import classify
@@ -65,7 +65,10 @@ def claim(rt, limit: int) -> list[int]:
     return ids
 
 
-def _record_parse(session: Session, message: Message, mail) -> None:
+def _record_parse(session: Session, message: Message, mail) -> tuple[str, ...]:
+    """Stage what the parse found on MESSAGE (written with its outcome, in one UPDATE: the row,
+    text and headers and all, was rewritten three times a message) and write its attachments;
+    the staged columns."""
     values = {
         "subject": mail.subject[:998], "from_addr": mail.from_addr[:500],
         "in_reply_to": " ".join(mail.in_reply_to)[:2000], "references": " ".join(mail.references),
@@ -73,7 +76,7 @@ def _record_parse(session: Session, message: Message, mail) -> None:
     }
     if not message.message_id:
         values["message_id"] = mail.message_id[:500]
-    write(session, message, **values)
+    stage(session, message, **values)
     if message.attempts > 1:  # an earlier attempt may have got as far as this
         _DELETE_ATTACHMENTS.run(session, {"message_pk": message.id}).close()
     if mail.attachments:
@@ -81,6 +84,7 @@ def _record_parse(session: Session, message: Message, mail) -> None:
             row_values(AttachmentRow, message_pk=message.id, filename=att.filename,
                        content_type=att.content_type, size=len(att.data), data=att.data)
             for att in mail.attachments])
+    return tuple(values)
 
 
 _ATTACHMENTS = AttachmentRow.__table__
@@ -110,10 +114,10 @@ def process_one(session: Session, rt, message: Message, mail) -> str:
     # Classified before the parse is recorded: the rules' lookups then find nothing of this
     # message waiting to be flushed, and its row is written in one UPDATE.
     verdict = classify(mail, Lookup(session, rt.config, rt.tokens))
-    _record_parse(session, message, mail)
+    staged = _record_parse(session, message, mail)
     handlers.apply(session, rt, message, mail, verdict)
-    write(session, message, classification=verdict.kind, status="processed", processed_at=utcnow(),
-          claimed_at=None)
+    write(session, message, also=staged, classification=verdict.kind, status="processed",
+          processed_at=utcnow(), claimed_at=None)
     return verdict.kind
 
 

@@ -244,16 +244,31 @@ def update_rows(session: Session | Connection, model, columns: Iterable[str], ro
     _update_for(model, tuple(columns)).run_many(session, rows)
 
 
-def write(session: Session, obj, **values: Any) -> dict:
+def stage(session: Session, obj, **values: Any) -> None:
+    """Set VALUES on OBJ, a persistent row SESSION holds, to be written by a later `write(...,
+    also=...)` in the same transaction: what reads the object sees them at once, and the row is
+    rewritten once (SQLite rewrites a whole row, overflow pages and all, for any change). Should
+    the transaction or a savepoint around it be rolled back first, the object is expired
+    (`transaction.written`) and reads the row again."""
+    for key, value in values.items():
+        set_committed_value(obj, key, value)
+    transaction.written(session, obj)
+
+
+def write(session: Session, obj, *, also: Iterable[str] = (), **values: Any) -> dict:
     """Set VALUES on OBJ, a row SESSION holds, and write the changed ones now (one UPDATE by
-    primary key). Returns {column: (old, new)} for what changed. An object not yet flushed
-    (pending) is left to the unit of work, which inserts it with these values."""
+    primary key), with the columns ALSO as the object holds them (see `stage`). Returns
+    {column: (old, new)} for what changed. An object not yet flushed (pending) is left to the
+    unit of work, which inserts it with these values."""
     state = inspect(obj)
     changed = {}
     for key, value in values.items():
         old = state.dict[key] if key in state.dict else getattr(obj, key)  # expired: loaded
         if old != value:
             changed[key] = (old, value)
+    for key in also:
+        if key not in changed:
+            changed[key] = (state.dict[key], state.dict[key])
     if not changed:
         return changed
     if state.key is None or state.pending or state.session is not session:  # the unit of work's
