@@ -52,7 +52,8 @@ class Front:
         self.committer = committer
         self.log_level = log_level
         cfg = rt.config.receiver
-        self.listen = socket.create_server((cfg.host, cfg.port), backlog=128)
+        family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
+        self.listen = socket.create_server((cfg.host, cfg.port), family=family, backlog=128)
         self.process: subprocess.Popen | None = None
         self._link: socket.socket | None = None
         self._send_lock = threading.Lock()
