@@ -235,3 +235,28 @@ def test_an_edited_template_is_taken_up_without_a_restart(tmp_path, monkeypatch)
     monkeypatch.setattr(render, "TEMPLATE_CHECK_SECONDS", 0.0)
     subject, text, html = renderer.render("status_update", context)
     assert "ENDRET" in text and html == "<p>Status</p>\n"
+
+
+def test_a_long_ascii_header_is_folded_as_the_stdlib_folds_it():
+    """Subject, Message-ID, References, To: where a long plain header breaks is what
+    email.header.Header's formatter decides (splitchars, overlong words, runs of white space)."""
+    import random
+    from email import header
+
+    from daemon.outbound.render import _fold_ascii
+
+    rng = random.Random(6)
+    words = ["SAK-2026-000001", "[SAK-2026-000001]", "Mottatt:", "XCA-oppslag", "feiler", "ved", ",", ";", "a;b",
+             "x,y", "<abc.def@example.no>", "", "x" * 90, "y" * 40, "z" * 77,
+             "<SAK-2026-000001.cba3bdaee0aa1726.8c81cb9c7e22c2d060b7@saksregister.example>"]
+    separators = [" ", "  ", "\t", " \t", ", ", "; ", ",", ";"]
+    for _ in range(5000):
+        name = rng.choice(["Subject", "Message-ID", "References", "To", "X", "X-A-Rather-Long-Header-Name"])
+        n = rng.randrange(1, 14)
+        value = "".join(rng.choice(words) + (rng.choice(separators) if i < n - 1 else "") for i in range(n))
+        if rng.random() < 0.2:
+            value = rng.choice(separators) + value
+        if rng.random() < 0.2:
+            value += rng.choice(separators)
+        assert _fold_ascii(name, value, 78, "\r\n") == header.Header(value, header_name=name).encode(
+            linesep="\r\n", maxlinelen=78), (name, value)

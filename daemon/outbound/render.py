@@ -39,10 +39,84 @@ class _Wire(Compat32):
     away; anything else (long, non-ASCII, a Header object) goes the whole way."""
 
     def fold_binary(self, name, value):
-        if (isinstance(value, str) and value.isascii() and len(name) + len(value) + 2 <= self.max_line_length
-                and "\n" not in value and "\r" not in value):
-            return f"{name}: {value}{self.linesep}".encode("ascii")
+        if isinstance(value, str) and value.isascii() and "\n" not in value and "\r" not in value:
+            if len(name) + len(value) + 2 <= self.max_line_length:
+                return f"{name}: {value}{self.linesep}".encode("ascii")
+            return f"{name}: {_fold_ascii(name, value, self.max_line_length, self.linesep)}{self.linesep}".encode("ascii")
         return super().fold_binary(name, value)
+
+
+_FWS = re.compile(r"([ \t]+)")
+_SPLITCHARS = ";, \t"
+
+
+def _fold_ascii(name: str, value: str, maxlen: int, linesep: str) -> str:
+    """What `email.header.Header(value, header_name=name).encode(linesep=..., maxlinelen=...)`
+    makes of one line of ASCII (its `_ValueFormatter` for a charset without encoding: break at
+    the last space before a `;`, `,`, space or tab that fits, else put an overlong word on a
+    line of its own), without the objects it builds and measures again for every word (two
+    long headers, Subject and Message-ID, were a fifth of the time to compose a mail). A test
+    holds the two equal over thousands of values."""
+    parts = _FWS.split(value)
+    if parts[0]:
+        parts[:0] = [""]
+    else:
+        parts.pop(0)
+    lines: list[str] = []
+    current: list[tuple[str, str]] = []
+    initial = len(name) + 2  # the first line begins after "Name: "
+    length = initial
+
+    def newline() -> None:
+        nonlocal current, initial, length
+        end = current.pop() if current else ("", "")
+        if end != (" ", ""):
+            current.append(end)
+        if length - (0 if end != (" ", "") else len(end[0]) + len(end[1])) > 0:
+            text = "".join(f + p for f, p in current)
+            if initial == 0 and (not current or text.isspace()) and lines:
+                lines[-1] += text
+            else:
+                lines.append(text)
+        current, initial, length = [], 0, 0
+
+    for i in range(0, len(parts), 2):
+        fws, part = parts[i], parts[i + 1] if i + 1 < len(parts) else ""
+        current.append((fws, part))
+        length += len(fws) + len(part)
+        if length <= maxlen:
+            continue
+        split = None
+        for ch in _SPLITCHARS:
+            for j in range(len(current) - 1, 0, -1):
+                if ch.isspace():
+                    if current[j][0] and current[j][0][0] == ch:
+                        split = j
+                        break
+                previous = current[j - 1][1]
+                if previous and previous[-1] == ch:
+                    split = j
+                    break
+            if split is not None:
+                break
+        if split is None:
+            fws, part = current.pop()
+            length -= len(fws) + len(part)
+            if initial > 0:
+                newline()
+                if not fws:
+                    fws = " "
+            current.append((fws, part))
+            length += len(fws) + len(part)
+            continue
+        remainder = current[split:]
+        lines.append("".join(f + p for f, p in current[:split]))
+        current, initial = remainder, 0
+        length = sum(len(f) + len(p) for f, p in current)
+    current.append((" ", ""))  # the formatter's closing transition, which newline() drops again
+    length += 1
+    newline()
+    return linesep.join(lines)
 
 
 # Mail is built with the `compat32` classes: `policy.default`'s header objects parse again every
