@@ -32,6 +32,7 @@ FRAME = struct.Struct("!BIQ")  # kind, request id, payload length
 CONFIG, CHUNK, END, ABORT, STORED = 1, 2, 3, 4, 5
 PARSE_MAX_BYTES = 256 * 1024  # larger messages are parsed by the daemon, as with the parse helper
 SMALL = 1 << 20  # bytes: a message this large stays in the buffer it was read into
+READ_BUFFER = 256 * 1024  # bytes: the daemon's read buffer on the link
 
 
 def front_usable(config) -> bool:
@@ -109,26 +110,25 @@ class Front:
         """Read the front's frames until the link closes."""
         from ..registry.store import Incoming
 
-        partial: dict[int, bytearray] = {}  # DATA received so far, by request
-        while True:
-            kind, request, length = FRAME.unpack(_read_exactly(link, FRAME.size))
-            payload = _read_exactly(link, length)
-            if kind == CHUNK:
-                if request in partial:
-                    partial[request] += payload  # a large block grows in place (memory.return_large_blocks)
-                else:
-                    partial[request] = payload
-            elif kind == ABORT:
-                partial.pop(request, None)
-            elif kind == END:
-                protocol, roles, mail_from, rcpt_tos, parsed = pickle.loads(payload)
-                raw = partial.pop(request, b"")
-                if len(raw) < SMALL:
-                    raw = bytes(raw)
-                item = Incoming(raw, source=protocol, roles=roles, mail_from=mail_from, rcpt_tos=rcpt_tos)
-                self.committer.hand_over(item, self._answer(link, request, parsed))
-                del raw, item, parsed  # not kept while the next frame is awaited (25 MB, say)
-            del payload
+        partial: dict[int, bytes | bytearray] = {}  # DATA received so far, by request
+        # read through a buffer: frames come a few at a time, and each was two system calls
+        with link.makefile("rb", buffering=READ_BUFFER) as stream:
+            while True:
+                kind, request, length = FRAME.unpack(_read_exactly(stream, FRAME.size))
+                payload = _read_exactly(stream, length)
+                if kind == CHUNK:
+                    _append(partial, request, payload)
+                elif kind == ABORT:
+                    partial.pop(request, None)
+                elif kind == END:
+                    protocol, roles, mail_from, rcpt_tos, parsed = pickle.loads(payload)
+                    raw = partial.pop(request, b"")
+                    if len(raw) < SMALL:
+                        raw = bytes(raw)
+                    item = Incoming(raw, source=protocol, roles=roles, mail_from=mail_from, rcpt_tos=rcpt_tos)
+                    self.committer.hand_over(item, self._answer(link, request, parsed))
+                    del raw, item, parsed  # not kept while the next frame is awaited (25 MB, say)
+                del payload
 
     def _answer(self, link: socket.socket, request: int, parsed):
         def done(result) -> None:
@@ -168,12 +168,20 @@ class Front:
         self.listen.close()
 
 
-def _read_exactly(link: socket.socket, n: int) -> bytearray:
-    buffer = bytearray(n)
-    view, got = memoryview(buffer), 0
-    while got < n:
-        chunk = link.recv_into(view[got:], n - got)
-        if not chunk:
-            raise EOFError("the link closed")
-        got += chunk
-    return buffer
+def _append(partial: dict, request: int, payload: bytes | bytearray) -> None:
+    """Add a CHUNK's PAYLOAD to what PARTIAL holds of message REQUEST (a function of its own, so
+    that no local name keeps a finished message of 25 MB alive while the next frame is read)."""
+    so_far = partial.get(request)
+    if so_far is None:
+        partial[request] = payload  # most messages are one chunk: kept as read
+    elif isinstance(so_far, bytearray):
+        so_far += payload  # a large block grows in place (memory.return_large_blocks)
+    else:
+        partial[request] = bytearray(so_far) + payload
+
+
+def _read_exactly(stream, n: int) -> bytes:
+    data = stream.read(n)
+    if len(data) < n:
+        raise EOFError("the link closed")
+    return data
