@@ -79,3 +79,24 @@ def test_without_the_helper_the_daemon_receives_in_its_own_process(sakspost):
     assert _children(d.proc.pid) == []
     with smtplib.SMTP("127.0.0.1", d.port, timeout=10) as client:
         assert client.noop()[0] == 250
+
+
+def test_what_the_front_computes_identifies_a_message_as_the_daemon_would(sakspost):
+    """The front hands over each message's fingerprint and Message-ID: a second delivery of the
+    same message (another Received line) through the front, and a third through `ingest` (where
+    the daemon computes them itself), are the same stored message."""
+    import sqlite3
+
+    assert usable_cores() > 1, "this machine has one core: the front would never run"
+    d = sakspost()
+    _front(d)
+    raw = incident_mail(subject="Levert tre ganger", message_id="<thrice@sykehus.example>")
+    d.send(raw)
+    d.send(b"Received: from mx2.sykehus.example by relay.example; Mon, 1 Dec 2026 08:00:00 +0100\r\n" + raw)
+    [case] = d.wait_cases(1)
+    (d.workdir / "again.eml").write_bytes(b"Received: from mx3.example by relay.example\r\n" + raw)
+    d.cli("ingest", "-q", str(d.workdir / "again.eml"))
+    with sqlite3.connect(f"file:{d.db_path}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT message_id FROM message WHERE direction = 'in'").fetchall()
+    assert rows == [("thrice@sykehus.example",)]
+    assert len(d.cases()) == 1 and case["subject"] == "Levert tre ganger"

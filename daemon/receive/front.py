@@ -27,6 +27,7 @@ import socket
 import sys
 
 from ..pipeline.parse import parse_many, start_helper
+from ..registry.identity import fingerprint, message_id_of
 from .link import ABORT, CHUNK, CONFIG, END, FRAME, PARSE_MAX_BYTES, STORED
 from .protocol import LMTPServer, SMTPServer
 
@@ -135,7 +136,10 @@ class Handler:
         request, kept = server.data_done()
         parsed = _parsed(kept) if kept is not None else None  # else the daemon parses it
         roles = tuple(dict.fromkeys(r for rcpt in envelope.rcpt_tos for r in self.config.roles_for(rcpt)))
-        meta = (self.protocol, roles, envelope.mail_from or "<>", tuple(envelope.rcpt_tos), parsed)
+        # what identifies it is computed here too, off the daemon's interpreter (not for a large
+        # message, whose bytes are not kept here)
+        known = (fingerprint(kept), message_id_of(kept)) if kept is not None else ("", None)
+        meta = (self.protocol, roles, envelope.mail_from or "<>", tuple(envelope.rcpt_tos), parsed, known)
         try:
             answer = await self.link.end(request, meta)
         except (ConnectionError, asyncio.IncompleteReadError):

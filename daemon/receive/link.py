@@ -3,12 +3,12 @@ answer it, and start another if it dies.
 
 Decides how the front and the daemon talk, nothing about mail. A frame is a header (kind,
 request id, length) and a payload; the daemon sends CONFIG once, then STORED for each message
-the front passes on: its DATA in CHUNKs as they are read, then END (its envelope and parse,
-pickled), or ABORT if the DATA was refused or the sender went away. A message is handed to the
-group commit (`smtp.GroupCommit.hand_over`) like one the daemon received itself, and its
-STORED goes back from the thread that committed it; the front's parse is kept for the pipeline
-(`Parsers.remember`). The listening socket is bound here, once, and every
-front gets it: while one is replaced, connections wait in the kernel's queue.
+the front passes on: its DATA in CHUNKs as they are read, then END (its envelope, parse,
+fingerprint and Message-ID, pickled), or ABORT if the DATA was refused or the sender went away.
+A message is handed to the group commit (`smtp.GroupCommit.hand_over`) like one the daemon
+received itself, and its STORED goes back from the thread that committed it; the front's parse
+is kept for the pipeline (`Parsers.remember`). The listening socket is bound here, once, and
+every front gets it: while one is replaced, connections wait in the kernel's queue.
 
 Nothing of the registry is imported at the top: the front imports this module for the frame
 format.
@@ -121,11 +121,12 @@ class Front:
                 elif kind == ABORT:
                     partial.pop(request, None)
                 elif kind == END:
-                    protocol, roles, mail_from, rcpt_tos, parsed = pickle.loads(payload)
+                    protocol, roles, mail_from, rcpt_tos, parsed, (fp, message_id) = pickle.loads(payload)
                     raw = partial.pop(request, b"")
                     if len(raw) < SMALL:
                         raw = bytes(raw)
-                    item = Incoming(raw, source=protocol, roles=roles, mail_from=mail_from, rcpt_tos=rcpt_tos)
+                    item = Incoming(raw, source=protocol, roles=roles, mail_from=mail_from, rcpt_tos=rcpt_tos,
+                                    fingerprint=fp, message_id=message_id)
                     self.committer.hand_over(item, self._answer(link, request, parsed))
                     del raw, item, parsed  # not kept while the next frame is awaited (25 MB, say)
                 del payload

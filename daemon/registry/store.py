@@ -1,8 +1,8 @@
 """Durable storage of raw inbound mail: the one thing every receiver calls before it says yes.
 
-Decides what counts as the same message. A message is identified by its fingerprint: the
-SHA-256 of its bytes with the trace headers that differ per delivery (Received, Return-Path,
-Delivered-To, X-Original-To, ...) left out. A second delivery of the same message creates no
+A message is identified by its fingerprint (`identity.py`: the SHA-256 of its bytes with the
+trace headers that differ per delivery left out), which a receiver may hand over with it, as
+the receiving front does, or which is computed here. A second delivery of the same message creates no
 new row; if it reached another of our addresses, the new role is added to the stored one.
 Nothing is parsed beyond the header block, and nothing is decided about the content here.
 A delivery that is no mail (a paper form registered from the command line) is kept the same
@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 
 from sqlalchemy import bindparam, func, insert
 from sqlalchemy.exc import IntegrityError
@@ -25,18 +22,9 @@ from sqlmodel import Session, select
 
 from . import sql
 from .db import unit_of_work
+from .identity import fingerprint, header_block, header_end, message_id_of  # noqa: F401  (re-exported)
 from .models import Attachment, Message, RawMessage, row_values, utcnow
 
-_TRACE = re.compile(
-    rb"^(received|return-path|delivered-to|x-original-to|x-envelope-to|x-delivered-to|"
-    rb"x-rcpt-to|envelope-to|x-sakspost-[\w-]+)\s*:",
-    re.IGNORECASE,
-)
-_MSGID = re.compile(rb"<([^<>\s]+)>")
-# The first Message-ID field with its continuation lines, and a line before it that the header
-# parser would not read as a header (then the parser decides; see `message_id_of`).
-_MESSAGE_ID_FIELD = re.compile(rb"^message-id:[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)", re.IGNORECASE | re.MULTILINE)
-_NOT_A_HEADER_LINE = re.compile(rb"^(?!From |[\x21-\x39\x3b-\x7e]*:|[ \t])", re.MULTILINE)
 LARGE = 1 << 20  # bytes: a message this large is written to SQLite in slices
 
 
@@ -49,76 +37,6 @@ class Stored:
     pk: int
     duplicate: bool
     roles: tuple[str, ...]
-
-
-def header_end(raw: bytes) -> int:
-    """Where the header block of RAW ends: the first blank line (CRLF or LF, or CR CR), -1 if
-    there is none. The leftmost match of `\r?\n\r?\n|\r\r`, found without a regular
-    expression: scanning a 12 KB mail for that pattern took 60-80 us, longer than the rest of
-    storing it (a test holds the two equal over the shared corpus)."""
-    nl = raw.find(b"\n")
-    likely, other = (b"\n\r\n", b"\n\n") if nl > 0 and raw[nl - 1] == 13 else (b"\n\n", b"\n\r\n")
-    start = raw.find(likely)
-    found = raw.find(other, 0, start + 1 if start >= 0 else len(raw))
-    if found >= 0 and (start < 0 or found < start):
-        start = found
-    if start > 0 and raw[start - 1] == 13:  # the blank line's own CR
-        start -= 1
-    cr = raw.find(b"\r\r", 0, start + 1 if start >= 0 else len(raw))
-    if cr >= 0 and (start < 0 or cr < start):
-        start = cr
-    return start
-
-
-def header_block(raw: bytes) -> bytes:
-    end = header_end(raw)
-    return raw[:end] if end >= 0 else raw
-
-
-def fingerprint(raw: bytes) -> str:
-    """SHA-256 over the message without its per-delivery trace header fields."""
-    end = header_end(raw)
-    head, body = (raw[:end], memoryview(raw)[end:]) if end >= 0 else (raw, b"")
-    digest = hashlib.sha256()
-    skipping = False
-    for line in head.splitlines(keepends=True):
-        if line[:1] in (b" ", b"\t"):
-            if not skipping:
-                digest.update(line)
-            continue
-        skipping = bool(_TRACE.match(line))
-        if not skipping:
-            digest.update(line)
-    digest.update(body)
-    return digest.hexdigest()
-
-
-def message_id_of(raw: bytes) -> str:
-    """The Message-ID without angle brackets, or "" when there is none usable: the first
-    Message-ID field as the `compat32` header parser reads it. A field found by a regular
-    expression, after lines the parser reads as headers, is the one it finds, at half the cost
-    (a test holds the two equal over the shared corpus); anything else is parsed."""
-    head = header_block(raw)
-    field = _MESSAGE_ID_FIELD.search(head)
-    if (field is not None and field.group(1).isascii()
-            and not (field.start() and _NOT_A_HEADER_LINE.search(head, 0, field.start() - 1))):
-        value = field.group(1)
-        found = _MSGID.search(value)
-        if found:
-            return found.group(1).decode("utf-8", "replace")[:500]
-        return value.decode("ascii", "surrogateescape").strip()[:500]
-    try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(head)
-        value = headers.get("Message-ID")
-    except Exception:  # a header block the parser cannot read at all
-        return ""
-    if value is None:
-        return ""
-    value = str(value)
-    found = _MSGID.search(value.encode("utf-8", "replace"))
-    if found:
-        return found.group(1).decode("utf-8", "replace")[:500]
-    return value.strip()[:500]
 
 
 def _merge(existing: str, new: tuple[str, ...]) -> str:
@@ -138,6 +56,10 @@ class Incoming:
     roles: tuple[str, ...] = ("support",)
     mail_from: str = ""
     rcpt_tos: tuple[str, ...] = ()
+    # `identity.fingerprint` and `identity.message_id_of` of RAW, if the receiver has them (the
+    # receiving front computes them in its own process); else they are computed here
+    fingerprint: str = ""
+    message_id: str | None = None
 
 
 def store_raw(
@@ -169,7 +91,7 @@ def store_group(engine: Engine, items: list[Incoming]) -> list[Stored | StorageE
     conflict spoils the group (another delivery of one of them committed first, or a constraint
     refused one), each is stored on its own, and a StorageError stands in for any that failed.
     """
-    fingerprints = [fingerprint(item.raw) for item in items]
+    fingerprints = [item.fingerprint or fingerprint(item.raw) for item in items]
     try:
         with engine.begin() as conn:  # every statement of a group runs on the driver: no unit of work
             distinct = sorted(set(fingerprints))
@@ -221,7 +143,7 @@ def _store(conn, item: Incoming, fp: str, known: dict[str, list]) -> Stored:
         Message,
         direction="in",
         fingerprint=fp,
-        message_id=message_id_of(item.raw),
+        message_id=item.message_id if item.message_id is not None else message_id_of(item.raw),
         size=len(item.raw),
         source=item.source[:200],
         mail_from=item.mail_from[:500],
