@@ -77,3 +77,33 @@ def test_a_message_whose_raw_copy_is_gone_is_dead_lettered_with_the_reason(tmp_p
         rt.close()
     assert db.execute("select error from message where id = ?", (gone.pk,)).fetchone() == (
         "no raw copy of this message is stored",)
+
+
+def test_a_claim_whose_lease_has_expired_is_taken_again_and_counted(tmp_path):
+    """A message claimed by a daemon that died is claimed again once its lease has expired; one
+    claimed within the lease is left to the daemon that has it; each claim counts an attempt."""
+    from datetime import timedelta
+
+    from daemon.pipeline.process import claim
+
+    cfg = config_mod.parse({"database": {"url": f"sqlite:///{tmp_path}/sakspost.db"},
+                            "paths": {"var_dir": str(tmp_path / "var")}})
+    rt = Runtime.open(cfg)
+    try:
+        stored = store_group(rt.engine, [Incoming(incident_mail(subject=f"Feil {i}",
+                                                                message_id=f"<lease-{i}@sykehus.example>"), "test")
+                                         for i in range(3)])
+        pks = [s.pk for s in stored]
+        assert claim(rt, 10) == pks  # all three, oldest first
+        assert claim(rt, 10) == []  # within their lease: nobody else's
+        lease = timedelta(seconds=cfg.pipeline.claim_lease_seconds)
+        db = sqlite3.connect(tmp_path / "sakspost.db")
+        with db:  # the daemon holding the first two died long ago
+            db.execute("update message set claimed_at = ? where id in (?, ?)",
+                       ((utcnow() - 2 * lease).strftime("%Y-%m-%d %H:%M:%S.%f"), pks[0], pks[1]))
+        assert claim(rt, 1) == [pks[0]]  # LIMIT holds
+        assert claim(rt, 10) == [pks[1]]
+        attempts = dict(db.execute("select id, attempts from message where direction = 'in'").fetchall())
+        assert attempts == {pks[0]: 2, pks[1]: 2, pks[2]: 1}
+    finally:
+        rt.close()

@@ -17,13 +17,14 @@ messages back to `received`.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, or_, update
-from sqlmodel import Session, select
+from sqlalchemy import Integer, bindparam, delete, or_, select, update
+from sqlmodel import Session
 
 from ..registry.db import read_only
 from ..registry.lookup import Lookup
@@ -44,23 +45,31 @@ TRANSACTION_SECONDS = 0.02
 TURN_SECONDS = 0.005  # a transaction goes on this long even if a message waits to be stored
 
 
+_TABLE = Message.__table__
+# the waiting messages, oldest first, and a claim of N of them: built and compiled once
+_WAITING = Prepared(lambda: select(_TABLE.c.id)
+                    .where(_TABLE.c.direction == "in")
+                    .where(or_(_TABLE.c.status == "received",
+                               (_TABLE.c.status == "processing") & (_TABLE.c.claimed_at < bindparam("cutoff"))))
+                    .order_by(_TABLE.c.id).limit(bindparam("limit", type_=Integer))
+                    .with_for_update(skip_locked=True))
+
+
+@functools.cache
+def _claiming(n: int) -> Prepared:
+    return Prepared(lambda: update(_TABLE).where(_TABLE.c.id.in_([bindparam(f"k{i}") for i in range(n)]))
+                    .values(status="processing", claimed_at=bindparam("now"), attempts=_TABLE.c.attempts + 1))
+
+
 def claim(rt, limit: int) -> list[int]:
     """Mark up to LIMIT waiting messages as ours; return their ids, oldest first."""
     now = utcnow()
     cutoff = now - timedelta(seconds=rt.config.pipeline.claim_lease_seconds)
     serving = _serve_receiver(rt)
     with rt.writers.background(stores_for_receiver=serving), Session(rt.engine) as session:
-        ids = list(session.exec(
-            select(Message.id)
-            .where(Message.direction == "in")
-            .where(or_(Message.status == "received",
-                       (Message.status == "processing") & (Message.claimed_at < cutoff)))
-            .order_by(Message.id).limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all())
+        ids = [pk for (pk,) in _WAITING.all(session, {"cutoff": cutoff, "limit": limit})]
         if ids:
-            session.exec(update(Message).where(Message.id.in_(ids))
-                         .values(status="processing", claimed_at=now, attempts=Message.attempts + 1))
+            _claiming(len(ids)).run(session, {"now": now, **{f"k{i}": pk for i, pk in enumerate(ids)}}).close()
         session.commit()
     return ids
 
