@@ -181,6 +181,14 @@ def machine() -> dict:
     }
 
 
+def quiesce(seconds: float = 1.0) -> None:
+    """Before each row, floor or daemon: what the row before wrote is flushed to disk, and the
+    machine is left alone a moment, so that no row pays for the write-back of the one before
+    (the registries of a run are tens of MB, written with fsync and then checkpointed)."""
+    os.sync()
+    time.sleep(seconds)
+
+
 def run(args) -> dict:
     info = machine()
     corpus = make_corpus(args.count, args.seed)
@@ -193,20 +201,24 @@ def run(args) -> dict:
         floors = []
 
         def measure_floor() -> float:
+            quiesce()
             log(f"floor over {len(files)} mails ...")
             floors.append(floor.measure(files, tmp / "floor.db")["msgs_per_s"])
             log(f"  {floors[-1]:.0f} msg/s")
             return floors[-1]
 
         measure_floor()
+        quiesce()
         log("sakspost ingest ...")
         ingest = measure_ingest(files, tmp / "ingest")
         log(f"  {ingest['msgs_per_s']:.0f} msg/s")
         measure_floor()
+        quiesce()
         log(f"daemon, {args.clients} SMTP clients at full speed ...")
         e2e, peak_a = measure_full_speed(mails, tmp / "e2e", args.clients)
         log(f"  {e2e['msgs_per_s']:.0f} msg/s")
         measure_floor()
+        quiesce()
         log(f"daemon at {args.rate:g} msg/s, then one 25 MB message ...")
         paced, peak_b = measure_steady_and_big(steady, tmp / "steady", args.clients, args.rate)
     # Each row against the faster of the floors measured just before and just after it: noise

@@ -26,7 +26,11 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # LIFO: a thread gets back the connection it just used, whose page cache is still valid
+        # unless another connection has written since (SQLite drops a connection's whole cache
+        # when it sees another's commit; FIFO handed out the least recently used one, and the
+        # daemon read 86 pages a message back from the file instead of 31)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_use_lifo=True)
         _sqlite_recipe(engine)
     else:
         engine = create_engine(url, pool_pre_ping=True)
