@@ -11,6 +11,7 @@ configured mail is written to the maildir `./var/sent/` instead, so a newcomer s
 
 from __future__ import annotations
 
+import functools
 import logging
 import mailbox
 import smtplib
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import bindparam, or_, update
+from sqlalchemy import Integer, bindparam, or_, update
 from sqlmodel import Session, select
 
 from ..registry import sql
@@ -106,6 +107,21 @@ class Outcome:
     message_values: dict
 
 
+_OUTBOX, _RAW = OutboxMail.__table__, RawMessage.__table__
+# the mails due, and a claim of N of them: built and compiled once
+_DUE = sql.Prepared(lambda: select(_OUTBOX.c.id)
+                    .where(_OUTBOX.c.status == "pending", _OUTBOX.c.next_attempt_at <= bindparam("now"))
+                    .where(or_(_OUTBOX.c.claimed_at.is_(None), _OUTBOX.c.claimed_at < bindparam("stale")))
+                    .order_by(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id).limit(bindparam("limit", type_=Integer))
+                    .with_for_update(skip_locked=True))
+
+
+@functools.cache
+def _claiming(n: int) -> sql.Prepared:
+    return sql.Prepared(lambda: update(_OUTBOX).where(_OUTBOX.c.id.in_([bindparam(f"k{i}") for i in range(n)]))
+                        .values(claimed_at=bindparam("now")))
+
+
 def claim_due(rt, limit: int = 50, record: list[Outcome] = ()) -> list[int]:
     """Record the outcomes RECORD (the mails delivered since the last claim) and claim up to
     LIMIT mails that are due, in one write transaction: the sender takes one turn at the write
@@ -115,15 +131,9 @@ def claim_due(rt, limit: int = 50, record: list[Outcome] = ()) -> list[int]:
     stale = now - timedelta(minutes=10)
     with rt.writers.background(), Session(rt.engine) as session:
         _record(session, record)
-        ids = list(session.exec(
-            select(OutboxMail.id)
-            .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= now)
-            .where(or_(OutboxMail.claimed_at.is_(None), OutboxMail.claimed_at < stale))
-            .order_by(OutboxMail.next_attempt_at, OutboxMail.id).limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all())
+        ids = [pk for (pk,) in _DUE.all(session, {"now": now, "stale": stale, "limit": limit})]
         if ids:
-            session.exec(update(OutboxMail).where(OutboxMail.id.in_(ids)).values(claimed_at=now))
+            _claiming(len(ids)).run(session, {"now": now, **{f"k{i}": pk for i, pk in enumerate(ids)}}).close()
         session.commit()
     return ids
 
@@ -137,7 +147,6 @@ def _record(session: Session, outcomes: list[Outcome]) -> None:
                             [{**outcome.message_values, "pk_id": outcome.message_pk}])
 
 
-_OUTBOX, _RAW = OutboxMail.__table__, RawMessage.__table__
 _QUEUED = sql.Prepared(lambda: select(_OUTBOX.c.message_pk, _OUTBOX.c.recipients, _OUTBOX.c.mail_from,
                                       _OUTBOX.c.attempts, _RAW.c.data)
                        .join_from(_OUTBOX, _RAW, _RAW.c.message_pk == _OUTBOX.c.message_pk)
