@@ -2,11 +2,11 @@
 
 A message is identified by its fingerprint (`identity.py`: the SHA-256 of its bytes with the
 trace headers that differ per delivery left out), which a receiver may hand over with it, as
-the receiving front does, or which is computed here. A second delivery of the same message creates no
-new row; if it reached another of our addresses, the new role is added to the stored one.
-Nothing is parsed beyond the header block, and nothing is decided about the content here.
-A delivery that is no mail (a paper form registered from the command line) is kept the same
-way by `record_document`, inside the transaction that registers it.
+the receiving front does, or which is computed here. A second delivery of the same message
+creates no new row; if it reached another of our addresses, the new role is added to the stored
+one. Nothing is parsed beyond the header block, and nothing is decided about the content here.
+A delivery that is no mail (a paper form registered from the command line) is kept the same way
+by `record_document`, inside the transaction that registers it.
 """
 
 from __future__ import annotations
