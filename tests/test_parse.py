@@ -73,3 +73,20 @@ def test_headers_read_as_written_are_those_policy_default_gives():
                 expected = " ".join(str(policy.default.header_fetch_parse(name, value)).split())
                 assert _header_value(name, value) == expected, (path.name, name, value)
     assert seen > 100
+
+
+def test_headers_are_stored_alike_whoever_parsed_the_mail():
+    """The receiving front and the parse helper encode the header fields for the registry; what
+    they hand over is what the pipeline would have written itself, for every real-world mail."""
+    import json
+    import pickle
+
+    from daemon.pipeline.parse import headers_json, parse_many
+
+    for path in CPYTHON:
+        raw = path.read_bytes()
+        [(_, handed_over)] = pickle.loads(pickle.dumps(parse_many([(1, raw)])))  # as it crosses the link
+        here = parse(raw)
+        assert handed_over.encoded_headers and here.encoded_headers == ""
+        assert headers_json(handed_over) == headers_json(here)
+        assert json.loads(headers_json(here)) == [list(field) for field in here.headers]

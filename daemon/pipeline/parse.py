@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import binascii
 import functools
+import json
 import re
 from dataclasses import dataclass, field
 from email import policy
@@ -72,6 +73,9 @@ class ParsedMail:
     # what the text documents as an incident report (`incident.fields.document`), when the
     # parse helper has worked it out; else it is worked out where it is needed
     documented: object = None
+    # `headers` as the registry stores them (`headers_json`), when a helper or the receiving
+    # front has encoded them; else they are encoded where they are stored
+    encoded_headers: str = ""
 
     def header(self, name: str) -> str:
         name = name.lower()
@@ -293,6 +297,14 @@ def parse(raw) -> ParsedMail:
     return mail
 
 
+_HEADERS_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
+def headers_json(mail: ParsedMail) -> str:
+    """MAIL's header fields as the registry stores them (`message.headers`): JSON, as written."""
+    return mail.encoded_headers or _HEADERS_JSON.encode(mail.headers)
+
+
 def parse_many(items: list[tuple[int, bytes]]) -> list[tuple[int, ParsedMail]]:
     """`parse` for a helper process (`daemon.pipeline.parsers`): (pk, raw bytes) in, (pk,
     ParsedMail) out. This module imports nothing but the standard library, so a helper that
@@ -305,6 +317,7 @@ def parse_many(items: list[tuple[int, bytes]]) -> list[tuple[int, ParsedMail]]:
         mail = parse(raw)
         if not mail.not_mail:
             mail.documented = document(mail.subject, mail.text)
+        mail.encoded_headers = headers_json(mail)
         out.append((pk, mail))
     return out
 

@@ -18,7 +18,6 @@ messages back to `received`.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import time
 from datetime import timedelta
@@ -34,13 +33,13 @@ from ..registry.sql import Prepared, load, stage, write
 from ..registry.store import write_attachments
 from . import handlers
 from .classify import classify
+from .parse import headers_json
 from .parsers import Ahead
 from .verdict import NOT_MAIL
 
 log = logging.getLogger("sakspost.pipeline")
 MAX_CLAIMS = 5
 MAX_TEXT = 1_000_000
-_HEADERS_JSON = json.JSONEncoder(ensure_ascii=False)
 TRANSACTION_SECONDS = 0.02
 TURN_SECONDS = 0.005  # a transaction goes on this long even if a message waits to be stored
 
@@ -81,7 +80,7 @@ def _record_parse(session: Session, message: Message, mail) -> tuple[str, ...]:
     values = {
         "subject": mail.subject[:998], "from_addr": mail.from_addr[:500],
         "in_reply_to": " ".join(mail.in_reply_to)[:2000], "references": " ".join(mail.references),
-        "headers": _HEADERS_JSON.encode(mail.headers), "text": mail.text[:MAX_TEXT],
+        "headers": headers_json(mail), "text": mail.text[:MAX_TEXT],
     }
     if not message.message_id:
         values["message_id"] = mail.message_id[:500]
