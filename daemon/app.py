@@ -77,11 +77,12 @@ class Daemon:
             # for the pipeline up to SENDER_DEFER seconds: under a burst, registering the cases
             # goes first (the sender cost a quarter of it, bench/README.md), and acknowledgements
             # follow in batches.
-            Runner("outgoing", lambda: send_due(rt), rt.wake_sender,
+            Runner("outgoing", lambda: send_due(rt, self._sender_stopping), rt.wake_sender,
                    interval=rt.config.outbox.poll_seconds,
                    next_wait=lambda: seconds_until_next(rt, rt.config.outbox.poll_seconds),
                    gather=SENDER_GATHER, defer_to=rt.pipeline_idle, defer_seconds=SENDER_DEFER),
         ]
+        self._sender_stopping = self.runners[1].stopping  # a batch ends between two mails on stop
         for runner in self.runners:
             runner.start()
         for component in self.extra:

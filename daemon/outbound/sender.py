@@ -17,6 +17,7 @@ import mailbox
 import smtplib
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -122,16 +123,18 @@ def _claiming(n: int) -> sql.Prepared:
                         .values(claimed_at=bindparam("now")))
 
 
-def claim_due(rt, limit: int = 50, record: list[Outcome] = ()) -> list[int]:
-    """Record the outcomes RECORD (the mails delivered since the last claim) and claim up to
-    LIMIT mails that are due, in one write transaction: the sender takes one turn at the write
-    lock for a batch of mails, not two for each (under a burst every turn it takes is one the
-    pipeline waits for)."""
+def claim_due(rt, limit: int = 50, record: list[Outcome] = (), release: list[int] = ()) -> list[int]:
+    """Record the outcomes RECORD (the mails delivered since the last claim), give up the
+    claims of RELEASE (claimed but not attempted), and claim up to LIMIT mails that are due, in
+    one write transaction: the sender takes one turn at the write lock for a batch of mails,
+    not two for each (under a burst every turn it takes is one the pipeline waits for)."""
     now = utcnow()
     stale = now - timedelta(minutes=10)
     with rt.writers.background(), Session(rt.engine) as session:
         _record(session, record)
-        ids = [pk for (pk,) in _DUE.all(session, {"now": now, "stale": stale, "limit": limit})]
+        if release:
+            _claiming(len(release)).run(session, {"now": None, **{f"k{i}": pk for i, pk in enumerate(release)}}).close()
+        ids = [pk for (pk,) in _DUE.all(session, {"now": now, "stale": stale, "limit": limit})] if limit else []
         if ids:
             _claiming(len(ids)).run(session, {"now": now, **{f"k{i}": pk for i, pk in enumerate(ids)}}).close()
         session.commit()
@@ -153,11 +156,15 @@ _QUEUED = sql.Prepared(lambda: select(_OUTBOX.c.message_pk, _OUTBOX.c.recipients
                        .where(_OUTBOX.c.id == bindparam("outbox_id")))
 
 
-def deliver(rt, conn, outbox_id: int) -> Outcome:
-    """Deliver one claimed outbox mail, read on CONN; what is to be recorded of it (`claim_due`
-    records it with the next claim). A mail delivered but not yet recorded when the daemon dies
-    is sent again once its claim goes stale: a second acknowledgement, never a lost one."""
-    message_pk, recipients, mail_from, attempts, data = _QUEUED.all(conn, {"outbox_id": outbox_id})[0]
+def deliver(rt, outbox_id: int) -> Outcome:
+    """Deliver one claimed outbox mail; what is to be recorded of it (`claim_due` records it
+    with the next claim, or `send_due` as it ends). Its row is read in a short transaction of
+    its own, ended before the relay is spoken to (on PostgreSQL a read left open would stay
+    "idle in transaction" for as long as the batch takes). A mail delivered but not yet
+    recorded when the daemon dies is sent again once its claim goes stale: a second
+    acknowledgement, never a lost one."""
+    with read_only(rt.engine).connect() as conn, conn.begin():
+        message_pk, recipients, mail_from, attempts, data = _QUEUED.all(conn, {"outbox_id": outbox_id})[0]
     recipients = [r for r in recipients.split(",") if r]
     status, error = "sent", ""
     try:
@@ -193,17 +200,34 @@ def deliver(rt, conn, outbox_id: int) -> Outcome:
     return Outcome(outbox_id, message_pk, status, values, message_values)
 
 
-def send_due(rt) -> dict[int, str]:
-    """Deliver every mail that is due now; return what happened to each."""
+def send_due(rt, stopping: threading.Event | None = None) -> dict[int, str]:
+    """Deliver every mail that is due now (until STOPPING is set); return what happened to each.
+
+    What became of a batch's mails is written with the next claim; if a delivery raises, or
+    the daemon is stopping, what was delivered so far is written at once, so that no delivered
+    mail waits ten minutes for its claim to go stale and is sent again."""
     results: dict[int, str] = {}
     outcomes: list[Outcome] = []
-    while True:
-        ids = claim_due(rt, record=outcomes)
-        if not ids:
-            return results
-        with read_only(rt.engine).connect() as conn:
-            outcomes = [deliver(rt, conn, outbox_id) for outbox_id in ids]
-        results.update((o.outbox_id, o.status) for o in outcomes)
+    unsent: list[int] = []  # claimed but not attempted when the batch ended early: released
+    try:
+        while not (stopping is not None and stopping.is_set()):
+            ids = claim_due(rt, record=outcomes)
+            outcomes = []
+            if not ids:
+                break
+            for n, outbox_id in enumerate(ids):
+                if stopping is not None and stopping.is_set():
+                    unsent = ids[n:]
+                    break
+                # if this one raises, it keeps its claim (so that it is not tried again at once,
+                # ahead of the others), and the ones after it are released
+                unsent = ids[n + 1:]
+                outcomes.append(deliver(rt, outbox_id))
+                results[outbox_id] = outcomes[-1].status
+    finally:
+        if outcomes or unsent:
+            claim_due(rt, limit=0, record=outcomes, release=unsent)
+    return results
 
 
 def seconds_until_next(rt, default: float) -> float:
