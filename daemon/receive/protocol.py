@@ -90,7 +90,11 @@ class _ReadDataInSlices:
                 if self.join_data:
                     slices.append(unstuffed(piece, tail))
                 else:
-                    await self.data_piece(unstuffed(piece, tail))
+                    try:
+                        await self.data_piece(unstuffed(piece, tail))
+                    except BaseException:  # cancelled (the sender went away) while passing it on
+                        self.data_abandoned()
+                        raise
             tail = piece[-2:] if len(piece) >= 2 else tail[-1:] + piece
             if end:
                 break
