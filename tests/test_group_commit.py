@@ -257,6 +257,32 @@ def test_a_writer_that_serves_stores_the_waiting_messages_together(tmp_path):
     engine.dispose()
 
 
+def test_a_writer_that_serves_goes_back_to_its_own_work_after_a_few_groups(tmp_path):
+    """Under a burst from many senders something arrives during every commit: the writer stores
+    at most so many groups at a call, and what is left waits for its next call."""
+    engine = open_engine(f"sqlite:///{tmp_path}/r.db")
+    groups: list[int] = []
+
+    def store(engine_, items):
+        groups.append(len(items))
+        if len(groups) < 5:  # a new message arrives during each commit
+            committer.hand_over(_incoming(100 + len(groups)), answers.append)
+        return store_group(engine_, items)
+
+    answers: list = []
+    committer = GroupCommit(engine, store=store)
+    committer.served_by(threading.Event())
+    committer.hand_over(_incoming(0), answers.append)
+    committer.serve(groups=2)
+    assert groups == [1, 1] and len(answers) == 2 and len(committer.waiting) == 1
+    committer.serve(groups=2)
+    assert groups == [1, 1, 1, 1] and len(answers) == 4
+    committer.serve()  # unbounded: until nothing waits
+    assert groups == [1] * 5 and len(answers) == 5 and not committer.waiting
+    assert len({a.pk for a in answers}) == 5
+    engine.dispose()
+
+
 def test_a_message_the_writer_does_not_take_is_stored_by_the_receiver_itself(tmp_path):
     engine = open_engine(f"sqlite:///{tmp_path}/r.db")
     committer = GroupCommit(engine)

@@ -258,7 +258,7 @@ def _serve_receiver(rt) -> bool:
     transaction (see `receive.smtp.GroupCommit`); True if this thread stores for it."""
     if rt.intake is None:
         return False
-    rt.intake.serve()
+    rt.intake.serve(groups=rt.intake.SERVE_GROUPS)
     return True
 
 

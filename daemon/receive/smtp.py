@@ -50,6 +50,7 @@ class GroupCommit:
     MAX_MESSAGES = 64
     MAX_BYTES = 32 * 1024 * 1024
     SERVE_SECONDS = 1.0
+    SERVE_GROUPS = 2  # groups stored by the writer at one call of `serve`
 
     def __init__(self, engine, store=store_group, writers=None, stored: threading.Event | None = None):
         self.engine = engine
@@ -119,10 +120,14 @@ class GroupCommit:
                 group.append(self.waiting.pop(0))
         return group
 
-    def serve(self) -> None:
-        """Store what waits, group by group, and answer each sender (the writer's thread calls
-        this between its messages)."""
-        while True:
+    def serve(self, groups: int | None = None) -> None:
+        """Store what waits, group by group (GROUPS at most), and answer each sender (the
+        writer's thread calls this between its messages, with a bound: under a burst from many
+        senders something arrives during every commit, and a writer that stored until nothing
+        waited would never get back to its own work; what is left waits for its next call)."""
+        while groups is None or groups > 0:
+            if groups is not None:
+                groups -= 1
             group = self._next_group()
             if not group:
                 return
