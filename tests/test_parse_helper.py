@@ -136,3 +136,19 @@ def test_a_large_mbox_archive_is_parsed_with_the_helper_too(tmp_path):
     out = d.cli("--log-level", "debug", "ingest", "-q", str(mbox))
     assert "parse helper started" in out.stderr.decode(errors="replace")
     assert sorted(c["subject"] for c in d.cases()) == sorted(f"Feil {i}" for i in range(20))
+
+
+def test_the_fronts_parses_are_kept_within_a_budget_oldest_dropped_first():
+    """Parses handed over by the receiving front wait for the pipeline within a bound in bytes
+    (and in number): where another daemon claims the message, its parse is not kept for ever."""
+    from daemon.pipeline.parse import ParsedMail
+    from daemon.pipeline.parsers import Ahead, Parsers
+
+    parsers = Parsers(enabled=False)
+    parsers.REMEMBERED_BYTES = 25_000
+    for pk in range(1, 5):
+        parsers.remember(pk, ParsedMail(subject=f"Feil {pk}", text="x" * 10_000))
+    assert set(parsers._remembered) == {3, 4}  # 1 and 2 went to make room
+    found = parsers.collect(None, Ahead([3, 4]))
+    assert [found[pk].subject for pk in (3, 4)] == ["Feil 3", "Feil 4"]
+    assert parsers._remembered == {} and parsers._remembered_bytes == 0

@@ -43,6 +43,12 @@ HELPER_MAX_BYTES = 256 * 1024  # larger messages are parsed here, never copied t
 SLICE_TIMEOUT = 120.0  # seconds; a slice takes milliseconds: a helper this late is given up on
 
 
+def _size_of(mail: ParsedMail) -> int:
+    """About what a parse holds: its text, header fields and attachments (characters as bytes)."""
+    return (len(mail.text) + len(mail.encoded_headers) + sum(len(k) + len(v) for k, v in mail.headers)
+            + sum(len(a.data) for a in mail.attachments))
+
+
 def parse_here(engine: Engine, ids: list[int]) -> dict[int, ParsedMail]:
     """pk -> ParsedMail for IDS, parsed in this process without taking the write lock; on
     SQLite straight from the stored blob, slice by slice. A pk without a raw row is left out:
@@ -88,7 +94,11 @@ class Parsers:
 
     RESTART_SECONDS = 30.0  # after a helper died, the next one starts this much later at the earliest
 
-    REMEMBERED = 4096  # parses kept for messages not yet claimed (the front's: `remember`)
+    # parses kept for messages not yet claimed (the front's: `remember`), at most so many and so
+    # large: a backlog under a burst fits, and where several daemons share a registry, the
+    # parses of messages that another daemon claims do not pile up
+    REMEMBERED = 4096
+    REMEMBERED_BYTES = 16 * 1024 * 1024
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled and usable_cores() > 1
@@ -96,20 +106,29 @@ class Parsers:
         self._lock = threading.Lock()
         self._wanted = False
         self._not_before = 0.0
-        self._remembered: dict[int, ParsedMail] = {}
+        self._remembered: dict[int, tuple[ParsedMail, int]] = {}  # pk -> (parse, its size)
+        self._remembered_bytes = 0
 
     def remember(self, pk: int, mail: ParsedMail) -> None:
         """MAIL is message PK parsed already (by the receiving front, which had it in hand):
-        the pipeline takes it instead of parsing again. Only so many are kept; a message whose
-        parse was dropped is parsed as any other."""
+        the pipeline takes it instead of parsing again. Only so many are kept (the oldest go
+        first); a message whose parse was dropped is parsed as any other."""
+        size = _size_of(mail)
         with self._lock:
-            if len(self._remembered) >= self.REMEMBERED:
-                self._remembered.pop(next(iter(self._remembered)))
-            self._remembered[pk] = mail
+            old = self._remembered.pop(pk, None)
+            if old is not None:
+                self._remembered_bytes -= old[1]
+            while self._remembered and (len(self._remembered) >= self.REMEMBERED
+                                        or self._remembered_bytes + size > self.REMEMBERED_BYTES):
+                self._remembered_bytes -= self._remembered.pop(next(iter(self._remembered)))[1]
+            self._remembered[pk] = (mail, size)
+            self._remembered_bytes += size
 
     def _recall(self, ids: list[int]) -> dict[int, ParsedMail]:
         with self._lock:
-            return {pk: self._remembered.pop(pk) for pk in ids if pk in self._remembered}
+            found = {pk: self._remembered.pop(pk) for pk in ids if pk in self._remembered}
+            self._remembered_bytes -= sum(size for _, size in found.values())
+        return {pk: mail for pk, (mail, _) in found.items()}
 
     def start(self) -> None:
         """Start the helper now (it takes a moment to import), if it is to run at all; after
