@@ -47,6 +47,7 @@ def test_a_rolled_back_savepoint_takes_only_its_own_events(engine):
             with session.begin_nested():
                 cases.note(session, case, "inside")
                 raise Boom
+        assert case in session  # opened before the savepoint: still the session's
         with session.begin_nested():  # a savepoint that is released keeps its events
             cases.note(session, case, "kept")
         with pytest.raises(Boom):
@@ -169,6 +170,18 @@ def test_a_case_opened_in_a_rolled_back_savepoint_is_gone_and_its_number_is_give
         assert lost not in session
         kept = cases.open_case(session, "incident", who="ola@sykehus.example")
         assert kept.id == lost.id  # no gap in the series, and no clash in the session
+        session.commit()
+        assert _row(engine, kept.id) is not None
+    assert [action for _, action in _trail(engine)] == ["opened"]
+
+
+def test_a_case_opened_in_a_rolled_back_transaction_is_gone_from_the_session_reused_after_it(engine):
+    with Session(engine) as session:
+        lost = cases.open_case(session, "incident", who="kari@sykehus.example")
+        session.rollback()
+        assert lost not in session
+        kept = cases.open_case(session, "incident", who="ola@sykehus.example")
+        assert kept.id == lost.id  # the same number again, and no clash with the row that is not there
         session.commit()
         assert _row(engine, kept.id) is not None
     assert [action for _, action in _trail(engine)] == ["opened"]

@@ -97,20 +97,28 @@ def _mark_savepoint(session, trans) -> None:
         pending.marks[trans] = (len(pending.events), len(pending.touched), len(pending.written))
 
 
+@event.listens_for(Session, "after_rollback")
+def _forget_inserted(session) -> None:
+    # The database has rolled the whole transaction back (SQLAlchemy fires this before the
+    # transaction ends, and `after_soft_rollback` only after that, when nothing is pending any
+    # more): SQLAlchemy expires every object, but rows inserted here are not there at all, and
+    # a session used again must not find them. A savepoint's rollback: `_forget_rolled_back`.
+    pending = session.info.get(_KEY)
+    if pending is None or session.in_nested_transaction():
+        return
+    for obj, inserted in pending.written:
+        if inserted and obj in session:
+            session.expunge(obj)
+    pending.written = []
+
+
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_rolled_back(session, previous_transaction) -> None:
     pending = session.info.get(_KEY)
     if pending is None:
         return
     if not previous_transaction.nested:
-        # The transaction's own end drops events and touches (a flush's inner one is followed
-        # by it); SQLAlchemy expires every object, but rows inserted here are not there at all.
-        if previous_transaction.parent is None:
-            for obj, inserted in pending.written:
-                if inserted and obj in session:
-                    session.expunge(obj)
-            pending.written = []
-        return
+        return  # the whole transaction: `_forget_inserted`, and its end drops the rest
     # no mark: the savepoint began before anything was recorded, so all of it came after it
     events, touched, written_ = pending.marks.pop(previous_transaction, (0, 0, 0))
     del pending.events[events:], pending.touched[touched:]
