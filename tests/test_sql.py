@@ -96,3 +96,29 @@ def test_a_driver_error_is_the_error_sqlalchemy_raises(engine):
         row = {c.key: None for c in Message.__table__.columns if c.key != "id"}
         with pytest.raises(IntegrityError):
             sql.insert_row(session, Message, row)  # NOT NULL columns
+
+
+def test_a_database_error_does_not_carry_the_values_it_was_given(engine):
+    """What a failed statement says (it is logged, and kept as a dead-lettered message's
+    reason) names the statement and the error, not the values bound to it: a mail's subject
+    and text are health data, and the log leaves the database (its formatter takes out
+    identity numbers, not names)."""
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from daemon.registry.models import Case, row_values
+
+    with Session(engine) as session:
+        case = cases.open_case(session, "incident", who="kari@sykehus.example")
+        session.commit()
+        row = row_values(Case, id=case.id, kind="incident", state="new",
+                         subject="Journalen til pasient Ola Nordmann vises ikke")
+        for path in ("driver", "core"):
+            with pytest.raises(IntegrityError) as raised:  # the same case number again
+                if path == "driver":
+                    sql.insert_row(session, Case, row)
+                else:
+                    session.execute(insert(Case).values(**row))
+            session.rollback()
+            assert "Ola Nordmann" not in str(raised.value), path
+            assert "case" in str(raised.value)

@@ -22,6 +22,8 @@ from . import models  # noqa: F401  (registers the tables)
 
 
 def open_engine(url: str, *, create: bool = True) -> Engine:
+    """The registry's engine. Its errors (and SQL logging) never show the values bound to a
+    statement (`hide_parameters`): they are logged, and a mail's text may hold an identity number."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -30,10 +32,11 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
         # unless another connection has written since (SQLite drops a connection's whole cache
         # when it sees another's commit; FIFO handed out the least recently used one, and the
         # daemon read 86 pages a message back from the file instead of 31)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_use_lifo=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_use_lifo=True,
+                               hide_parameters=True)
         _sqlite_recipe(engine)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
     if create:
         SQLModel.metadata.create_all(engine)
     return engine

@@ -175,7 +175,8 @@ def _connection(target: Session | Connection) -> Connection:
 def _wrapped(conn, sql: str, params, exc: Exception) -> DBAPIError:
     """The driver's EXC as SQLAlchemy would have raised it (`IntegrityError`, `OperationalError`,
     ...): callers catch those, whichever path ran the statement."""
-    return DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect)
+    return DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect,
+                               hide_parameters=conn.engine.hide_parameters)
 
 
 # -- INSERT and UPDATE by primary key, per model ---------------------------------------------------
