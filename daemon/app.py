@@ -70,19 +70,16 @@ class Daemon:
         rt = self.rt
         if not self.uses_front:
             rt.parsers.start()
-        self.runners = [
-            Runner("pipeline", lambda: run_until_empty(rt), rt.wake_pipeline, interval=5.0),
-            # Woken after every pipeline transaction. It takes what has been queued every
-            # SENDER_GATHER seconds at most, and while the pipeline has messages waiting it waits
-            # for the pipeline up to SENDER_DEFER seconds: under a burst, registering the cases
-            # goes first (the sender cost a quarter of it, bench/README.md), and acknowledgements
-            # follow in batches.
-            Runner("outgoing", lambda: send_due(rt, self._sender_stopping), rt.wake_sender,
-                   interval=rt.config.outbox.poll_seconds,
-                   next_wait=lambda: seconds_until_next(rt, rt.config.outbox.poll_seconds),
-                   gather=SENDER_GATHER, defer_to=rt.pipeline_idle, defer_seconds=SENDER_DEFER),
-        ]
-        self._sender_stopping = self.runners[1].stopping  # a batch ends between two mails on stop
+        # Woken after every pipeline transaction. It takes what has been queued every
+        # SENDER_GATHER seconds at most, and while the pipeline has messages waiting it waits
+        # for the pipeline up to SENDER_DEFER seconds: under a burst, registering the cases
+        # goes first (the sender cost a quarter of it, bench/README.md), and acknowledgements
+        # follow in batches. A batch ends between two mails when the daemon stops.
+        outgoing = Runner("outgoing", lambda: send_due(rt, outgoing.stopping), rt.wake_sender,
+                          interval=rt.config.outbox.poll_seconds,
+                          next_wait=lambda: seconds_until_next(rt, rt.config.outbox.poll_seconds),
+                          gather=SENDER_GATHER, defer_to=rt.pipeline_idle, defer_seconds=SENDER_DEFER)
+        self.runners = [Runner("pipeline", lambda: run_until_empty(rt), rt.wake_pipeline, interval=5.0), outgoing]
         for runner in self.runners:
             runner.start()
         for component in self.extra:

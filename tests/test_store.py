@@ -11,7 +11,7 @@ from email.policy import compat32
 import pytest
 
 from conftest import SHARED
-from daemon.registry.store import header_block, header_end, message_id_of
+from daemon.registry.identity import header_block, header_end, message_id_of
 
 REAL = sorted(p for p in (SHARED / "corpus" / "real").rglob("*") if p.is_file())
 

@@ -119,7 +119,7 @@ _DUE = sql.Prepared(lambda: select(_OUTBOX.c.id)
 
 @functools.cache
 def _claiming(n: int) -> sql.Prepared:
-    return sql.Prepared(lambda: update(_OUTBOX).where(_OUTBOX.c.id.in_([bindparam(f"k{i}") for i in range(n)]))
+    return sql.Prepared(lambda: update(_OUTBOX).where(sql.one_of(_OUTBOX.c.id, n))
                         .values(claimed_at=bindparam("now")))
 
 
@@ -133,10 +133,10 @@ def claim_due(rt, limit: int = 50, record: list[Outcome] = (), release: list[int
     with rt.writers.background(), Session(rt.engine) as session:
         _record(session, record)
         if release:
-            _claiming(len(release)).run(session, {"now": None, **{f"k{i}": pk for i, pk in enumerate(release)}}).close()
+            _claiming(len(release)).run(session, {"now": None, **sql.one_of_params(release)}).close()
         ids = [pk for (pk,) in _DUE.all(session, {"now": now, "stale": stale, "limit": limit})] if limit else []
         if ids:
-            _claiming(len(ids)).run(session, {"now": now, **{f"k{i}": pk for i, pk in enumerate(ids)}}).close()
+            _claiming(len(ids)).run(session, {"now": now, **sql.one_of_params(ids)}).close()
         session.commit()
     return ids
 

@@ -297,6 +297,10 @@ def parse(raw) -> ParsedMail:
     return mail
 
 
+# A message is parsed in another process (the parse helper, the receiving front) only up to this
+# size; a larger one is parsed by the pipeline, from the stored blob, never copied over and back.
+ELSEWHERE_MAX_BYTES = 256 * 1024
+
 _HEADERS_JSON = json.JSONEncoder(ensure_ascii=False)
 
 

@@ -35,11 +35,11 @@ from sqlmodel import select
 
 from ..registry.db import is_sqlite, read_only
 from ..registry.models import Message, RawMessage
-from .parse import ParsedMail, parse, parse_many, start_helper
+from .parse import ELSEWHERE_MAX_BYTES, ParsedMail, parse, parse_many, start_helper
 
 log = logging.getLogger("sakspost.pipeline")
 SLICE = 8  # messages per hand-over: about 8 ms of parsing
-HELPER_MAX_BYTES = 256 * 1024  # larger messages are parsed here, never copied to the helper and back
+HELPER_MAX_BYTES = ELSEWHERE_MAX_BYTES  # larger messages are parsed here, never copied to the helper and back
 SLICE_TIMEOUT = 120.0  # seconds; a slice takes milliseconds: a helper this late is given up on
 
 

@@ -17,10 +17,12 @@ messages back to `received`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
 from datetime import timedelta
+from typing import Iterator
 
 from sqlalchemy import Integer, bindparam, delete, or_, select, update
 from sqlmodel import Session
@@ -29,7 +31,7 @@ from ..registry.db import read_only
 from ..registry.lookup import Lookup
 from ..registry.models import Attachment as AttachmentRow
 from ..registry.models import Message, row_values, utcnow
-from ..registry.sql import Prepared, load, stage, write
+from ..registry.sql import Prepared, load, one_of, one_of_params, stage, write
 from ..registry.store import write_attachments
 from . import handlers
 from .classify import classify
@@ -56,7 +58,7 @@ _WAITING = Prepared(lambda: select(_TABLE.c.id)
 
 @functools.cache
 def _claiming(n: int) -> Prepared:
-    return Prepared(lambda: update(_TABLE).where(_TABLE.c.id.in_([bindparam(f"k{i}") for i in range(n)]))
+    return Prepared(lambda: update(_TABLE).where(one_of(_TABLE.c.id, n))
                     .values(status="processing", claimed_at=bindparam("now"), attempts=_TABLE.c.attempts + 1))
 
 
@@ -64,11 +66,10 @@ def claim(rt, limit: int) -> list[int]:
     """Mark up to LIMIT waiting messages as ours; return their ids, oldest first."""
     now = utcnow()
     cutoff = now - timedelta(seconds=rt.config.pipeline.claim_lease_seconds)
-    serving = _serve_receiver(rt)
-    with rt.writers.background(stores_for_receiver=serving), Session(rt.engine) as session:
+    with _writing(rt), Session(rt.engine) as session:
         ids = [pk for (pk,) in _WAITING.all(session, {"cutoff": cutoff, "limit": limit})]
         if ids:
-            _claiming(len(ids)).run(session, {"now": now, **{f"k{i}": pk for i, pk in enumerate(ids)}}).close()
+            _claiming(len(ids)).run(session, {"now": now, **one_of_params(ids)}).close()
         session.commit()
     return ids
 
@@ -168,8 +169,7 @@ def _transaction(rt, waiting: list[int], parsed: dict, rows: dict[int, Message],
     Without SAVEPOINTS, a message that fails rolls the transaction back: the messages it had
     taken are returned, to be applied again with savepoints. Otherwise returns []."""
     taken: list[int] = []
-    serving = _serve_receiver(rt)
-    with rt.writers.background(stores_for_receiver=serving), Session(rt.engine, expire_on_commit=False) as session:
+    with _writing(rt), Session(rt.engine, expire_on_commit=False) as session:
         started = time.monotonic()
         try:
             while waiting and (not taken or _go_on(time.monotonic() - started, seconds, rt.writers)):
@@ -249,17 +249,21 @@ def run_until_empty(rt, transaction_seconds: float = TRANSACTION_SECONDS) -> dic
             ids, ahead = next_ids, next_ahead
     finally:
         rt.pipeline_idle.set()
-    _serve_receiver(rt)
+    if rt.intake is not None:
+        rt.intake.serve()  # nothing else to do: all that waits
     return done
 
 
-def _serve_receiver(rt) -> bool:
-    """In the running daemon, store what the receiver has handed over, before the next write
-    transaction (see `receive.smtp.GroupCommit`); True if this thread stores for it."""
-    if rt.intake is None:
-        return False
-    rt.intake.serve(groups=rt.intake.SERVE_GROUPS)
-    return True
+@contextlib.contextmanager
+def _writing(rt) -> Iterator[None]:
+    """A write transaction of the pipeline's (`WriterQueue.background`). In the running daemon
+    its thread first stores what the receiver has handed over (a few groups: see
+    `receive.smtp.GroupCommit`), and then does not wait for the messages it stores itself."""
+    serving = rt.intake is not None
+    if serving:
+        rt.intake.serve(groups=rt.intake.SERVE_GROUPS)
+    with rt.writers.background(stores_for_receiver=serving):
+        yield
 
 
 def release(rt, ids: list[int]) -> None:
@@ -268,8 +272,7 @@ def release(rt, ids: list[int]) -> None:
     if not ids:
         return
     try:
-        serving = _serve_receiver(rt)
-        with rt.writers.background(stores_for_receiver=serving), Session(rt.engine) as session:
+        with _writing(rt), Session(rt.engine) as session:
             session.exec(update(Message).where(Message.id.in_(ids), Message.status == "processing")
                          .values(status="received", claimed_at=None, attempts=Message.attempts - 1))
             session.commit()

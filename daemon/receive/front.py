@@ -26,10 +26,10 @@ import pickle
 import socket
 import sys
 
-from ..pipeline.parse import parse_many, start_helper
+from ..pipeline.parse import ELSEWHERE_MAX_BYTES, parse_many, start_helper
 from ..registry.identity import fingerprint, message_id_of
-from .link import ABORT, CHUNK, CONFIG, END, FRAME, PARSE_MAX_BYTES, STORED
-from .protocol import LMTPServer, SMTPServer
+from .link import ABORT, CHUNK, CONFIG, END, FRAME, STORED
+from .protocol import Answers, LMTPServer, SMTPServer, server_factory
 
 log = logging.getLogger("sakspost.receive")
 
@@ -50,7 +50,7 @@ class _Streaming:
             self._request, self._kept, self._kept_size = link.begin(), [], 0
         if self._kept is not None:
             self._kept_size += len(piece)
-            if self._kept_size <= PARSE_MAX_BYTES:
+            if self._kept_size <= ELSEWHERE_MAX_BYTES:
                 self._kept.append(piece)
             else:
                 self._kept = None  # the daemon parses it, from the stored blob
@@ -119,39 +119,25 @@ class Link:
                     future.set_result(pickle.loads(payload))
 
 
-class Handler:
-    """aiosmtpd hooks; found by name, as aiosmtpd does."""
+class Handler(Answers):
+    """aiosmtpd hooks; found by name, as aiosmtpd does (RCPT: `protocol.Answers`)."""
 
     def __init__(self, config, link: Link, protocol: str):
         self.config, self.link, self.protocol = config, link, protocol
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if not self.config.roles_for(address):
-            log.info("refusing recipient %s: no [[address]] serves it", address)
-            return "550 5.1.1 Mailbox unavailable: no such recipient here"
-        envelope.rcpt_tos.append(address)
-        return "250 2.1.5 OK"
-
     async def handle_DATA(self, server, session, envelope):
         request, kept = server.data_done()
         parsed = _parsed(kept) if kept is not None else None  # else the daemon parses it
-        roles = tuple(dict.fromkeys(r for rcpt in envelope.rcpt_tos for r in self.config.roles_for(rcpt)))
         # what identifies it is computed here too, off the daemon's interpreter (not for a large
         # message, whose bytes are not kept here)
         known = (fingerprint(kept), message_id_of(kept)) if kept is not None else ("", None)
-        meta = (self.protocol, roles, envelope.mail_from or "<>", tuple(envelope.rcpt_tos), parsed, known)
+        meta = (self.protocol, self.roles(envelope), envelope.mail_from or "<>", tuple(envelope.rcpt_tos),
+                parsed, known)
         try:
             answer = await self.link.end(request, meta)
         except (ConnectionError, asyncio.IncompleteReadError):
             answer = ("error", "the daemon is gone")
-        if answer[0] == "ok":
-            line = f"250 2.0.0 OK stored as {answer[1]}"
-        else:
-            log.error("could not store a message from %s: %s", envelope.mail_from, answer[1])
-            line = "451 4.3.0 Temporary storage failure, try again later"
-        if self.protocol == "lmtp":
-            return "\r\n".join(line for _ in envelope.rcpt_tos) or line
-        return line
+        return self.answer(envelope, answer[1] if answer[0] == "ok" else None, answer[1])
 
 
 def _parsed(raw: bytes):
@@ -173,14 +159,9 @@ async def serve(listen: socket.socket, link_socket: socket.socket) -> None:
 
     logs.setup(level)
     link = Link(reader, writer)
-    settings = config.receiver
-    cls = SlicedLMTP if settings.protocol == "lmtp" else SlicedSMTP
-    handler = Handler(config, link, settings.protocol)
-
-    def factory():
-        return cls(handler, data_size_limit=settings.max_message_bytes, enable_SMTPUTF8=True,
-                   decode_data=False, hostname=settings.hostname or config.identity.domain, ident="sakspost")
-
+    protocol = config.receiver.protocol
+    cls = SlicedLMTP if protocol == "lmtp" else SlicedSMTP
+    factory = server_factory(cls, Handler(config, link, protocol), config)
     server = await asyncio.get_running_loop().create_server(factory, sock=listen)
     try:
         await link.answers()

@@ -30,7 +30,6 @@ log = logging.getLogger("sakspost.receive")
 
 FRAME = struct.Struct("!BIQ")  # kind, request id, payload length
 CONFIG, CHUNK, END, ABORT, STORED = 1, 2, 3, 4, 5
-PARSE_MAX_BYTES = 256 * 1024  # larger messages are parsed by the daemon, as with the parse helper
 SMALL = 1 << 20  # bytes: a message this large stays in the buffer it was read into
 READ_BUFFER = 256 * 1024  # bytes: the daemon's read buffer on the link
 
@@ -177,8 +176,9 @@ def _append(partial: dict, request: int, payload: bytes | bytearray) -> None:
         partial[request] = payload  # most messages are one chunk: kept as read
     elif isinstance(so_far, bytearray):
         so_far += payload  # a large block grows in place (memory.return_large_blocks)
-    else:
-        partial[request] = bytearray(so_far) + payload
+    else:  # a second chunk: from now on grown in place
+        grown = partial[request] = bytearray(so_far)
+        grown += payload
 
 
 def _read_exactly(stream, n: int) -> bytes:

@@ -186,6 +186,51 @@ class _AddressesParsedOnce:
         return addr, rest
 
 
+class Answers:
+    """What a receiver's handler says at RCPT and after DATA, in the daemon's process
+    (`smtp.Handler`) and in the front (`front.Handler`) alike: a recipient no `[[address]]`
+    serves is refused at RCPT; after DATA, `250` with the stored row once it is stored, else
+    `451` (LMTP: a line for each recipient). A handler has CONFIG and PROTOCOL."""
+
+    config = None
+    protocol = "smtp"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if not self.config.roles_for(address):
+            log.info("refusing recipient %s: no [[address]] serves it", address)
+            return "550 5.1.1 Mailbox unavailable: no such recipient here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    def roles(self, envelope) -> tuple[str, ...]:
+        """The roles the message's recipients give it, each once."""
+        return tuple(dict.fromkeys(r for rcpt in envelope.rcpt_tos for r in self.config.roles_for(rcpt)))
+
+    def answer(self, envelope, stored_pk: int | None, why: str = "") -> str:
+        """The reply to DATA: stored as STORED_PK, or (None) not stored, for WHY."""
+        if stored_pk is None:
+            log.error("could not store a message from %s: %s", envelope.mail_from, why)
+            line = "451 4.3.0 Temporary storage failure, try again later"
+        else:
+            line = f"250 2.0.0 OK stored as {stored_pk}"
+        if self.protocol == "lmtp":
+            return "\r\n".join(line for _ in envelope.rcpt_tos) or line
+        return line
+
+
+def server_factory(cls, handler, config):
+    """A protocol factory for `loop.create_server` (as aiosmtpd's controllers build one): CLS
+    speaking to HANDLER, with the limits and name of CONFIG's `[receiver]`."""
+    settings = config.receiver
+    hostname = settings.hostname or config.identity.domain
+
+    def factory():
+        return cls(handler, data_size_limit=settings.max_message_bytes, enable_SMTPUTF8=True,
+                   decode_data=False, hostname=hostname, ident="sakspost")
+
+    return factory
+
+
 class SMTPServer(_AddressesParsedOnce, _ReadDataInSlices, SMTP):
     line_length_limit = 100_000  # real senders exceed RFC 5321's 1000
 

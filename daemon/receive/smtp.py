@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 import time
 from typing import Callable
 
 from ..registry.db import WriterQueue
 from ..registry.store import Incoming, StorageError, store_group
-from .protocol import LMTPServer, SMTPServer
+from .protocol import Answers, LMTPServer, SMTPServer, server_factory
 
 log = logging.getLogger("sakspost.receive")
 
@@ -159,40 +158,27 @@ def _settle(future: asyncio.Future, result) -> None:
         future.set_result(result)
 
 
-class Handler:
-    """aiosmtpd hooks; found by name, as aiosmtpd does."""
+class Handler(Answers):
+    """aiosmtpd hooks; found by name, as aiosmtpd does (RCPT: `protocol.Answers`)."""
 
     def __init__(self, rt, protocol: str = "smtp", committer: GroupCommit | None = None):
         self.rt = rt
+        self.config = rt.config
         self.protocol = protocol
         self.committer = committer or GroupCommit(rt.engine, writers=rt.writers, stored=rt.wake_pipeline)
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if not self.rt.config.roles_for(address):
-            log.info("refusing recipient %s: no [[address]] serves it", address)
-            return "550 5.1.1 Mailbox unavailable: no such recipient here"
-        envelope.rcpt_tos.append(address)
-        return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):  # pragma: no cover - aiosmtpd gives bytes with decode_data=False
             raw = raw.encode("utf-8", "surrogateescape")
-        roles = tuple(dict.fromkeys(r for rcpt in envelope.rcpt_tos for r in self.rt.config.roles_for(rcpt)))
         try:
             stored = await self.committer.commit(Incoming(
-                raw, source=self.protocol, roles=roles,
+                raw, source=self.protocol, roles=self.roles(envelope),
                 mail_from=envelope.mail_from or "<>", rcpt_tos=tuple(envelope.rcpt_tos),
             ))
         except StorageError as exc:
-            log.error("could not store a message from %s: %s", envelope.mail_from, exc)
-            return self._answer(envelope, "451 4.3.0 Temporary storage failure, try again later")
-        return self._answer(envelope, f"250 2.0.0 OK stored as {stored.pk}")
-
-    def _answer(self, envelope, line: str) -> str:
-        if self.protocol == "lmtp":
-            return "\r\n".join(line for _ in envelope.rcpt_tos) or line
-        return line
+            return self.answer(envelope, None, str(exc))
+        return self.answer(envelope, stored.pk)
 
 
 def served_committer(rt) -> GroupCommit:
@@ -203,31 +189,12 @@ def served_committer(rt) -> GroupCommit:
     return committer
 
 
-def server_factory(rt, committer: GroupCommit | None = None):
-    """A protocol factory for loop.create_server, as aiosmtpd's UnthreadedController builds."""
-    cfg = rt.config.receiver
-    protocol = cfg.protocol
-    handler = Handler(rt, protocol, committer)
-    cls = LMTPServer if protocol == "lmtp" else SMTPServer
-    hostname = cfg.hostname or rt.config.identity.domain
-
-    def factory():
-        server = cls(
-            handler,
-            data_size_limit=cfg.max_message_bytes,
-            enable_SMTPUTF8=True,
-            decode_data=False,
-            hostname=hostname,
-            ident="sakspost",
-        )
-        return server
-
-    return factory
-
-
 async def start(rt, committer: GroupCommit | None = None):
     """Receive in this process (one core, or `[pipeline].parse_helper` off; else `link.Front`)."""
     loop = asyncio.get_running_loop()
     cfg = rt.config.receiver
-    server = await loop.create_server(server_factory(rt, committer), host=cfg.host, port=cfg.port)
+    protocol = cfg.protocol
+    cls = LMTPServer if protocol == "lmtp" else SMTPServer
+    factory = server_factory(cls, Handler(rt, protocol, committer), rt.config)
+    server = await loop.create_server(factory, host=cfg.host, port=cfg.port)
     return server

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import re
 
-from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from ..outbound.tokens import Tokens
@@ -45,7 +44,7 @@ class Lookup:
         if not ids:
             return None
         ids = ids[:THREAD_IDS]
-        return _case_of_message_ids(len(ids)).scalar(self.session, {f"id{i}": mid for i, mid in enumerate(ids)})
+        return _case_of_message_ids(len(ids)).scalar(self.session, sql.one_of_params(ids))
 
 
 THREAD_IDS = 50  # of a mail's In-Reply-To and References, the first this many are looked up
@@ -55,4 +54,4 @@ THREAD_IDS = 50  # of a mail's In-Reply-To and References, the first this many a
 def _case_of_message_ids(n: int) -> Prepared:
     """The case of any stored message whose Message-ID is one of N given ones."""
     return Prepared(lambda: select(Message.case_id).where(
-        Message.message_id.in_([bindparam(f"id{i}") for i in range(n)]), Message.case_id.is_not(None)).limit(1))
+        sql.one_of(Message.message_id, n), Message.case_id.is_not(None)).limit(1))

@@ -69,7 +69,7 @@ class Prepared:
     def run(self, session: Session | Connection, values: dict | None = None):
         """Execute with VALUES in SESSION's transaction (or on a Core connection); the DB-API
         cursor (for `fetchone`)."""
-        conn = _connection(session)
+        conn = connection(session)
         sql, names, processors, positional, fixed = self._for(conn.dialect)
         cursor = conn.connection.driver_connection.cursor()
         params = self._params(names, processors, positional, fixed, values or {})
@@ -84,7 +84,7 @@ class Prepared:
         connection)."""
         if not rows:
             return
-        conn = _connection(session)
+        conn = connection(session)
         sql, names, processors, positional, fixed = self._for(conn.dialect)
         cursor = conn.connection.driver_connection.cursor()
         params = [self._params(names, processors, positional, fixed, row) for row in rows]
@@ -115,13 +115,24 @@ class Prepared:
         return None if row is None else row[0]
 
 
+def one_of(column, n: int):
+    """COLUMN IN (:k0, ..., :k<N-1>), for a statement made for N values (the driver takes no
+    expanding parameters: such a statement is cached per N); its values: `one_of_params`."""
+    return column.in_([bindparam(f"k{i}") for i in range(n)])
+
+
+def one_of_params(values: Iterable) -> dict:
+    """The parameters of `one_of` for VALUES."""
+    return {f"k{i}": value for i, value in enumerate(values)}
+
+
 # -- rows as objects, without the ORM's loading ------------------------------------------------
 
 @functools.cache
 def _rows_by_key(model, n: int) -> Prepared:
     table = _table(model)
     (key,) = table.primary_key.columns
-    return Prepared(lambda: select(*table.columns).where(key.in_([bindparam(f"k{i}") for i in range(n)])))
+    return Prepared(lambda: select(*table.columns).where(one_of(key, n)))
 
 
 _READERS: dict = {}
@@ -146,9 +157,9 @@ def load(session: Session | Connection, model, keys: Sequence) -> list:
     out = []
     for start in range(0, len(keys), 100):
         chunk = keys[start:start + 100]
-        rows = _rows_by_key(model, len(chunk)).all(session, {f"k{i}": k for i, k in enumerate(chunk)})
+        rows = _rows_by_key(model, len(chunk)).all(session, one_of_params(chunk))
         if rows:
-            names, processors = _reader(model, _connection(session).dialect)
+            names, processors = _reader(model, connection(session).dialect)
             for row in rows:
                 out.append(as_loaded(model, {n: v if p is None else p(v) for n, p, v in zip(names, processors, row)}))
     return out
@@ -167,7 +178,7 @@ def get(session: Session, model, key):
     return found[0]
 
 
-def _connection(target: Session | Connection) -> Connection:
+def connection(target: Session | Connection) -> Connection:
     """The Core connection of a session's transaction (begun if need be), or TARGET itself."""
     return transaction.connection(target) if isinstance(target, Session) else target
 

@@ -15,14 +15,14 @@ import functools
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, insert
+from sqlalchemy import func, insert, literal_column
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from . import sql
 from .db import unit_of_work
-from .identity import fingerprint, header_block, header_end, message_id_of  # noqa: F401  (re-exported)
+from .identity import fingerprint, message_id_of
 from .models import Attachment, Message, RawMessage, row_values, utcnow
 
 LARGE = 1 << 20  # bytes: a message this large is written to SQLite in slices
@@ -96,7 +96,7 @@ def store_group(engine: Engine, items: list[Incoming]) -> list[Stored | StorageE
         with engine.begin() as conn:  # every statement of a group runs on the driver: no unit of work
             distinct = sorted(set(fingerprints))
             known = {fp: [pk, roles, rcpt_tos] for pk, fp, roles, rcpt_tos in _stored_with(len(distinct)).all(
-                conn, {f"fp{i}": fp for i, fp in enumerate(distinct)})}
+                conn, sql.one_of_params(distinct))}
             return [_store(conn, item, fp, known) for item, fp in zip(items, fingerprints)]
     except IntegrityError:
         pass
@@ -161,43 +161,42 @@ def _stored_with(n: int) -> sql.Prepared:
     """id, fingerprint, roles and recipients of the stored messages with one of N fingerprints."""
     table = Message.__table__
     return sql.Prepared(lambda: select(table.c.id, table.c.fingerprint, table.c.roles, table.c.rcpt_tos)
-                        .where(table.c.fingerprint.in_([bindparam(f"fp{i}") for i in range(n)])))
+                        .where(sql.one_of(table.c.fingerprint, n)))
 
 
 def write_raw(session, pk: int, raw: bytes) -> None:
     """The raw bytes' row of message PK, received or to be sent (`outbound.outbox`), in
-    SESSION's transaction (or on its Core connection). On SQLite a large message is written
-    through an incremental blob: bound as a parameter, SQLite would copy it and keep that copy
-    bound to the cached INSERT until the next message is stored (25 MB of resident memory for
-    a 25 MB message)."""
-    conn = session.connection() if isinstance(session, Session) else session
-    if len(raw) < LARGE or conn.dialect.name != "sqlite":
-        sql.insert_row(session, RawMessage, {"message_pk": pk, "data": raw})
-        return
-    conn.execute(insert(RawMessage).values(message_pk=pk, data=func.zeroblob(len(raw))))
-    view = memoryview(raw)
-    with conn.connection.driver_connection.blobopen(RawMessage.__tablename__, "data", pk) as blob:
-        for start in range(0, len(view), LARGE):
-            blob.write(view[start:start + LARGE])
+    SESSION's transaction (or on its Core connection); a large one through a blob (`_through_blob`)."""
+    row = {"message_pk": pk, "data": raw}
+    if not _through_blob(session, RawMessage, row):
+        sql.insert_row(session, RawMessage, row)
 
 
 def write_attachments(session, rows: list[dict]) -> None:
-    """Attachment ROWS (as `models.row_values` gives them) in SESSION's transaction; on SQLite a
-    large one's data through an incremental blob, as `write_raw` writes a large message (bound
-    as a parameter, an 18 MB attachment cost 18 MB more resident memory)."""
-    conn = session.connection() if isinstance(session, Session) else session
-    small = [r for r in rows if len(r["data"]) < LARGE or conn.dialect.name != "sqlite"]
-    sql.insert_rows(session, Attachment, small)
-    for row in rows:
-        if len(row["data"]) < LARGE or conn.dialect.name != "sqlite":
-            continue
-        data = memoryview(row["data"])
-        table = Attachment.__table__
-        rowid = conn.execute(insert(table).values({**row, "data": func.zeroblob(len(data))})
-                             .returning(table.c.id)).scalar_one()
-        with conn.connection.driver_connection.blobopen(Attachment.__tablename__, "data", rowid) as blob:
-            for start in range(0, len(data), LARGE):
-                blob.write(data[start:start + LARGE])
+    """Attachment ROWS (as `models.row_values` gives them) in SESSION's transaction; a large
+    one's data through a blob (`_through_blob`)."""
+    sql.insert_rows(session, Attachment, [row for row in rows if not _through_blob(session, Attachment, row)])
+
+
+def _through_blob(session, model, row: dict) -> bool:
+    """On SQLite, INSERT ROW with a large `data` written through an incremental blob, and True;
+    else nothing, and False (the caller inserts it as any row). Bound as a parameter, SQLite
+    would copy the value and keep that copy bound to the cached INSERT until the next row
+    (25 MB more resident memory for a 25 MB message, 18 MB for an 18 MB attachment)."""
+    data = row["data"]
+    if len(data) < LARGE:
+        return False
+    conn = sql.connection(session)
+    if conn.dialect.name != "sqlite":
+        return False
+    table = model.__table__
+    rowid = conn.execute(insert(table).values({**row, "data": func.zeroblob(len(data))})
+                         .returning(literal_column("rowid"))).scalar_one()
+    view = memoryview(data)
+    with conn.connection.driver_connection.blobopen(table.name, "data", rowid) as blob:
+        for start in range(0, len(view), LARGE):
+            blob.write(view[start:start + LARGE])
+    return True
 
 
 def find_document(session, identity: bytes) -> Message | None:
