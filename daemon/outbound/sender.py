@@ -142,12 +142,15 @@ def claim_due(rt, limit: int = 50, record: list[Outcome] = (), release: list[int
 
 
 def _record(session: Session, outcomes: list[Outcome]) -> None:
-    for outcome in outcomes:
-        sql.update_rows(session, OutboxMail, tuple(sorted(outcome.values)),
-                        [{**outcome.values, "pk_id": outcome.outbox_id}])
-        if outcome.message_values:
-            sql.update_rows(session, Message, tuple(sorted(outcome.message_values)),
-                            [{**outcome.message_values, "pk_id": outcome.message_pk}])
+    """Write OUTCOMES: one UPDATE a table for the outcomes that change the same columns (a
+    batch of acknowledgements delivered is two statements, not two a mail)."""
+    for model, rows in ((OutboxMail, [(o.values, o.outbox_id) for o in outcomes]),
+                        (Message, [(o.message_values, o.message_pk) for o in outcomes if o.message_values])):
+        alike: dict[tuple[str, ...], list[dict]] = {}
+        for values, pk in rows:
+            alike.setdefault(tuple(sorted(values)), []).append({**values, "pk_id": pk})
+        for columns, same in alike.items():
+            sql.update_rows(session, model, columns, same)
 
 
 _QUEUED = sql.Prepared(lambda: select(_OUTBOX.c.message_pk, _OUTBOX.c.recipients, _OUTBOX.c.mail_from,
