@@ -23,6 +23,7 @@ from .receive import link, smtp
 from .receive.imap import Mailboxes
 from .runners import Runner
 from .runtime import Runtime
+from .registry import limits
 from .schedule.clock import Clock
 
 log = logging.getLogger("sakspost")
@@ -132,6 +133,7 @@ def run(rt: Runtime) -> int:
     daemon.clock.every("close_verified_incidents", verify_every, lambda: close_verified(rt), first_in=1)
     # hourly, not daily: each reminder is recorded when queued, so a late or repeated run sends nothing twice
     daemon.clock.every("citizen_deadline_reminders", 3600, lambda: send_due_reminders(rt, today()), first_in=60)
+    daemon.clock.every("forget_rate_events", 3600, lambda: limits.forget_old(rt.engine), first_in=120)
     if rt.config.mailbox:
         daemon.extra.append(Mailboxes(rt, daemon.clock))
     daemon.extra.append(daemon.clock)

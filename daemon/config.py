@@ -24,6 +24,7 @@ ROLES = ("support", "citizen_forms", "nhn", "log_followup")
 ACTOR_KINDS = ("source", "consumer", "nhn", "vendor", "local_support")
 FORM_TYPES = ("copy_of_record", "access_log", "blocking", "correction", "lookup_question")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_DOMAIN = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
 _KEYWORD = re.compile(r"^[A-Za-z0-9_.$-]+$")
 
 
@@ -154,6 +155,25 @@ class Incident:
 
 
 @dataclass(frozen=True)
+class Security:
+    """How a mail proves its sender before a command in it changes a case (README: "Commands need
+    proof"): the authserv-id of the Authentication-Results header our own border MTA adds."""
+
+    trusted_authserv_id: str = ""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on automatic mail and on cases, per address and sliding hour; the configured actors'
+    and handlers' addresses, NHN's sender domains and EXEMPT_SENDERS (addresses or domains) are
+    not capped."""
+
+    auto_mails_per_hour: int = 10
+    new_cases_per_hour: int = 20
+    exempt_senders: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class CitizenRoute:
     """One row of the citizen routing table: MATCH found in the form's institution field, the
     recipient address or the body places the case with the source actor OWNER."""
@@ -204,6 +224,8 @@ class Config:
     nhn: Nhn = field(default_factory=Nhn)
     incident: Incident = field(default_factory=Incident)
     citizen: Citizen = field(default_factory=Citizen)
+    security: Security = field(default_factory=Security)
+    limits: Limits = field(default_factory=Limits)
     source: str = "(embedded default)"
 
     # -- derived views ------------------------------------------------------------------
@@ -225,7 +247,7 @@ class Config:
         """The roles a recipient address serves; every address is support when none is listed."""
         if not self.address:
             return ("support",)
-        rcpt = recipient.strip().lower()
+        rcpt = without_plus(recipient.strip().lower())
         return tuple(a.role for a in self.address if a.email.lower() == rcpt)
 
     def actor_by_id(self, actor_id: str) -> Actor | None:
@@ -245,6 +267,12 @@ class Config:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(token)
             return token
+
+
+def without_plus(address: str) -> str:
+    """ADDRESS without a plus-part in its local part (a handler's command address, `x+tag@d`)."""
+    local, at, domain = address.rpartition("@")
+    return f"{local.partition('+')[0]}{at}{domain}" if at and "+" in local else address
 
 
 def read_secret(path: str, env: str, where: str, kind: str = "password") -> str:
@@ -277,7 +305,7 @@ _LIST_SECTIONS = {"address": Address, "mailbox": Mailbox, "actor": Actor}
 _TABLE_SECTIONS = {
     "database": Database, "receiver": Receiver, "relay": Relay, "identity": Identity,
     "outbox": Outbox, "pipeline": Pipeline, "paths": Paths, "nhn": Nhn, "incident": Incident,
-    "citizen": Citizen,
+    "citizen": Citizen, "security": Security, "limits": Limits,
 }
 
 
@@ -382,11 +410,21 @@ def validate(config: Config) -> None:
     if config.identity.actor and config.identity.actor not in ids:
         raise ConfigError(f"[identity].actor: {config.identity.actor!r} is not an [[actor]] id")
     _validate_citizen(config.citizen, ids)
+    _validate_limits(config.limits)
     if config.nhn.reference_pattern:
         try:
             re.compile(config.nhn.reference_pattern)
         except re.error as exc:
             raise ConfigError(f"[nhn].reference_pattern: not a regular expression: {exc}") from None
+
+
+def _validate_limits(limits: Limits) -> None:
+    for key in ("auto_mails_per_hour", "new_cases_per_hour"):
+        if getattr(limits, key) < 1:
+            raise ConfigError(f"[limits].{key}: must be 1 or more, got {getattr(limits, key)}")
+    for i, entry in enumerate(limits.exempt_senders):
+        if not (_EMAIL.match(entry) or _DOMAIN.match(entry.lstrip("@"))):
+            raise ConfigError(f"[limits].exempt_senders[{i}]: {entry!r} is neither an address nor a domain")
 
 
 def _validate_citizen(c: Citizen, actor_ids: set) -> None:

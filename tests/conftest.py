@@ -305,3 +305,16 @@ def minimal_pdf(lines: list[str]) -> bytes:
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+# -- proof of a sender (issue 13) ------------------------------------------------------------
+
+TRUSTED_AUTHSERV = "mx.sykehus.example"  # the border MTA's authserv-id in the tests' configurations
+SECURITY = {"security": {"trusted_authserv_id": TRUSTED_AUTHSERV}}
+
+
+def authenticated(sender: str, authserv: str = TRUSTED_AUTHSERV, result: str = "dmarc=pass") -> dict:
+    """The Authentication-Results header our border MTA adds to a mail from SENDER whose DMARC
+    check passed (RESULT as OpenDMARC writes it), as headers for `incident_mail`."""
+    domain = sender.rpartition("@")[2]
+    return {"Authentication-Results": f"{authserv}; {result} header.from={domain}"}

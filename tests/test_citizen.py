@@ -9,7 +9,7 @@ import time
 from datetime import date, timedelta
 
 import pytest
-from conftest import incident_mail, minimal_pdf, relay_config, wait_until
+from conftest import SECURITY, authenticated, incident_mail, minimal_pdf, relay_config, wait_until
 
 from daemon import config as config_mod
 from daemon.citizen.deadlines import add_months, due_reminder, today
@@ -40,6 +40,7 @@ CONFIG = {
     "citizen": {"default_owner": "helse-sor-ost", "log_followup_address": LOG,
                 "route": [{"match": "Haukeland", "owner": "helse-vest"},
                           {"match": "Helse Nord", "owner": "helse-nord"}]},
+    **SECURITY,
 }
 
 
@@ -76,8 +77,9 @@ def mails(relay, address: str, count: int = 1, timeout: float = 15):
 
 
 def command(daemon, case_id: str, text: str, sender: str = OWNER_HANDLER):
-    daemon.send(incident_mail(subject=f"SV: [{case_id}] Frist", body=text + "\n\n> sitert tekst\n", sender=sender),
-                mail_from=sender)
+    """A handler's command, its sender proven by our border's Authentication-Results."""
+    daemon.send(incident_mail(subject=f"SV: [{case_id}] Frist", body=text + "\n\n> sitert tekst\n", sender=sender,
+                              headers=authenticated(sender)), mail_from=sender)
 
 
 def audit(daemon, case_id: str) -> list[str]:

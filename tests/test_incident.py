@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from conftest import incident_mail, relay_config, wait_until
+from conftest import SECURITY, authenticated, incident_mail, relay_config, wait_until
 
 FNR = "31129956715"
 INTAKE = "kundesenter@nhn.example"
@@ -27,6 +27,7 @@ ACTORS = {
         {"id": "dips", "name": "Leverandør X", "kind": "vendor", "contact": "support@leverandor.example"},
     ],
     "nhn": {"intake_address": INTAKE, "phone": "24 20 00 00", "sender_domains": ["nhn.example"]},
+    **SECURITY,
 }
 
 FULL_REPORT = (
@@ -146,8 +147,9 @@ def test_missing_severity_gets_one_request_and_the_reply_fills_it_in(daemon, rel
 
 
 def command(daemon, case_id, text, sender=HANDLER):
+    """A handler's command, its sender proven by our border's Authentication-Results."""
     daemon.send(incident_mail(subject=f"SV: [{case_id}] kommando", body=text + "\n\n> sitert tekst\n",
-                              sender=sender), mail_from=sender)
+                              sender=sender, headers=authenticated(sender)), mail_from=sender)
 
 
 def test_handler_changes_the_lead_and_a_stranger_changes_nothing(daemon, relay):
@@ -155,10 +157,12 @@ def test_handler_changes_the_lead_and_a_stranger_changes_nothing(daemon, relay):
     (case,) = daemon.wait_cases(1)
     assert case["lead_actor"] == "sykehus"
     command(daemon, case["id"], "#leder helse-vest feilen ligger i regional gateway", sender="ukjent@annet.example")
-    (refusal,) = mails(relay, "ukjent@annet.example")
-    assert "Ikke utført" in refusal["msg"]["Subject"]
+    # a stranger who writes the case's tag is not linked to it: their mail is a report of its own,
+    # and nothing they get back tells them what the case is about
+    daemon.wait_cases(2)
+    (answer,) = mails(relay, "ukjent@annet.example")
+    assert case["subject"] not in str(answer["msg"]["Subject"]) and case["subject"] not in body(answer)
     assert daemon.case(case["id"])["lead_actor"] == "sykehus"
-    assert "command_refused" in [e["action"] for e in daemon.case(case["id"])["audit"]]
 
     command(daemon, case["id"], "#leder helse-vest feilen ligger i regional gateway\n#leverandør dips\n#notat internt")
     (confirmation,) = mails(relay, HANDLER)

@@ -117,10 +117,12 @@ def _with_mime_classes(renderer, name, context, *, to, cc, case_id, in_reply_to,
         part = MIMENonMultipart(maintype, subtype)
         part.set_payload(data)
         encoders.encode_base64(part)
-        filename = redact_identity_numbers(att.filename) or "vedlegg"
+        filename = headers.filename(att.filename)
         part.add_header("Content-Disposition", "attachment",
                         filename=filename if filename.isascii() else ("utf-8", "", filename))
         return part
+
+    from daemon.outbound import headers
 
     subject, text, html = renderer.render(name, context)
     subject = redact_identity_numbers(f"[{case_id}] " + subject)
@@ -137,7 +139,7 @@ def _with_mime_classes(renderer, name, context, *, to, cc, case_id, in_reply_to,
     refs = list(dict.fromkeys([*references, in_reply_to]))
     for header, value in [
         ("From", formataddr((identity.name, identity.address))), ("To", ", ".join(to)), ("Cc", ", ".join(cc)),
-        ("Subject", render._header(subject)), ("Date", formatdate(localtime=True)),
+        ("Subject", headers.guard("Subject", subject)), ("Date", formatdate(localtime=True)),
         ("Message-ID", f"<{renderer.tokens.message_id(case_id)}>"), ("In-Reply-To", f"<{in_reply_to}>"),
         ("References", " ".join(f"<{r}>" for r in refs)), ("Auto-Submitted", "auto-replied"),
         ("X-Auto-Response-Suppress", "All"), ("Content-Language", "nb"), ("X-Sakspost-Case", case_id),

@@ -18,15 +18,16 @@ import secrets
 import time
 from dataclasses import dataclass
 from email import encoders
-from email.charset import BASE64, QP, Charset
+from email.charset import QP, Charset
 from email.header import Header
 from email.mime.nonmultipart import MIMENonMultipart
 from email.policy import Compat32
-from email.utils import formataddr, formatdate
+from email.utils import formatdate
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
 
 from ..pii import redact_identity_numbers
+from . import headers as guarded
 from .tokens import Tokens
 
 
@@ -125,8 +126,6 @@ def _fold_ascii(name: str, value: str, maxlen: int, linesep: str) -> str:
 WIRE = _Wire(linesep="\r\n")
 UTF8_QP = Charset("utf-8")
 UTF8_QP.body_encoding = QP
-UTF8_HEADER = Charset("utf-8")
-UTF8_HEADER.header_encoding = BASE64  # "shortest of Q and B" took half the time of the whole mail
 MAX_8BIT_LINE = 78
 TEMPLATE_CHECK_SECONDS = 2.0
 
@@ -177,7 +176,7 @@ def _attachment(att) -> bytes:
     part = MIMENonMultipart(maintype, subtype or "octet-stream")
     part.set_payload(data)
     encoders.encode_base64(part)
-    name = redact_identity_numbers(att.filename or "") or "vedlegg"  # a log is often named after the patient
+    name = guarded.filename(att.filename or "")  # a log is often named after the patient
     part.add_header("Content-Disposition", "attachment",
                     filename=name if name.isascii() else ("utf-8", "", name))
     del part["MIME-Version"]  # only the message itself carries it
@@ -190,10 +189,6 @@ def _boundary() -> str:
     "=_" never occurs in a quoted-printable or base64 part, and the Content-Type header that
     carries it still fits on one line (no folding to work out)."""
     return "=_" + secrets.token_hex(12)
-
-
-def _header(value: str) -> str | Header:
-    return value if value.isascii() else Header(value, UTF8_HEADER)
 
 
 @dataclass(frozen=True)
@@ -262,12 +257,13 @@ class Renderer:
         references: list[str] | tuple[str, ...] = (),
         auto_submitted: str | None = "auto-replied",
         attachments: list | tuple = (),
+        reply_to: str = "",
     ) -> Composed:
         subject, text, html = self.render(name, context)
         tag = f"[{case_id}] " if case_id else ""
         if nhn_reference:
             tag += f"[{nhn_reference}] "
-        subject = redact_identity_numbers(tag + subject)
+        subject = guarded.text(tag + subject)
         text = redact_identity_numbers(text)
         message_id = self.tokens.message_id(case_id)
         headers, body = _text_part(text, "plain")
@@ -278,23 +274,23 @@ class Renderer:
             headers, body = _multipart("mixed", [_part(headers, body), *map(_attachment, attachments)])
         headers.insert(1, ("MIME-Version", "1.0"))  # only the message itself carries it
         identity = self.config.identity
-        headers += [
-            ("From", formataddr((identity.name, identity.address))),
-            ("To", ", ".join(to)),
-            ("Cc", ", ".join(cc)),
-            ("Subject", _header(subject)),
+        to, cc = guarded.address_list(to), guarded.address_list(cc)
+        written = [
+            ("From", [(identity.name, identity.address)]),
+            ("To", to),
+            ("Cc", cc),
+            ("Reply-To", [reply_to] if reply_to else []),
+            ("Subject", subject),
             ("Date", formatdate(localtime=True)),
-            ("Message-ID", f"<{message_id}>"),
-            ("In-Reply-To", f"<{in_reply_to}>" if in_reply_to else ""),
-        ]
-        refs = list(dict.fromkeys([*references, *([in_reply_to] if in_reply_to else [])]))
-        headers += [
-            ("References", " ".join(f"<{r}>" for r in refs[-20:])),
+            ("Message-ID", [message_id]),
+            ("In-Reply-To", [in_reply_to] if in_reply_to else []),
+            ("References", [*references, *([in_reply_to] if in_reply_to else [])]),
             ("Auto-Submitted", auto_submitted or ""),
             ("X-Auto-Response-Suppress", "All"),
             ("Content-Language", self.language),
             ("X-Sakspost-Case", case_id or ""),
         ]
+        headers += [(name, guarded.guard(name, value)) for name, value in written]
         raw = _part([(name, value) for name, value in headers if value], body)
-        recipients = tuple(dict.fromkeys(a.lower() for a in [*to, *cc] if a))
+        recipients = tuple(dict.fromkeys(address.lower() for _, address in [*to, *cc]))
         return Composed(message_id, subject, text, recipients, raw)

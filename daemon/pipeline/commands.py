@@ -3,8 +3,9 @@
 Decides what counts as a command and who may give one. Command lines are read from the top of
 the sender's own text (quoted mail below is ignored) until the first line that is not a
 command. Only the `handlers` of an actor involved in the case (this organisation, the lead,
-a working-group member or vendor, the owner or answering actor of a citizen case) may command;
-anyone else changes nothing, is recorded in the audit trail and gets a polite refusal.
+a working-group member or vendor, the owner or answering actor of a citizen case) may command,
+and only in a mail that proves it comes from them (`proof`); anything else changes nothing and
+is recorded in the audit trail (`handlers.incident.run_commands` says who is told).
 The commands themselves live beside their workflow (`incident.commands`, `citizen.commands`).
 """
 
@@ -14,9 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlmodel import select
-
-from ..registry.models import CaseActor
+from ..registry.lookup import involved_actors
 
 _COMMAND = re.compile(r"^\s*#([\wæøåÆØÅ-]+)\s*(.*?)\s*$")
 
@@ -75,16 +74,13 @@ def table() -> dict[str, Command]:
     return by_word
 
 
-def involved_actors(session, config, case) -> list[str]:
-    ids = [config.identity.actor, case.lead_actor, case.owner_actor, case.answering_actor]
-    ids += [row.actor_id for row in session.exec(select(CaseActor).where(CaseActor.case_id == case.id))]
-    return [i for i in dict.fromkeys(ids) if i]
-
-
-def may_command(session, config, case, sender: str) -> bool:
-    sender = sender.lower()
+def handler_address(session, config, case, sender: str) -> str:
+    """SENDER as configured among the handlers of an actor involved in CASE, or "" if it is not
+    one. Whether the mail proves it came from that handler is `proof.prove`'s to say."""
+    sender = (sender or "").lower()
     for actor_id in involved_actors(session, config, case):
         actor = config.actor_by_id(actor_id)
-        if actor and sender in (h.lower() for h in actor.handlers):
-            return True
-    return False
+        for handler in (actor.handlers if actor else ()):
+            if handler.lower() == sender:
+                return handler
+    return ""

@@ -26,8 +26,10 @@ from email import policy
 from email.feedparser import BytesFeedParser
 from email.header import decode_header, make_header
 from email.message import Message as StdMessage
-from email.utils import collapse_rfc2231_value, getaddresses, parseaddr
+from email.utils import collapse_rfc2231_value, getaddresses
 from html.parser import HTMLParser
+
+from ..rfc5322 import read_mailbox
 
 _MSGIDS = re.compile(r"<([^<>\s]+)>")
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:", re.MULTILINE)
@@ -52,8 +54,9 @@ class Attachment:
 @dataclass
 class ParsedMail:
     subject: str = ""
-    from_addr: str = ""
+    from_addr: str = ""  # the From header's one address, read strictly ("" if it has not one)
     from_name: str = ""
+    from_problem: str = ""  # why From does not hold exactly one strictly parsed mailbox, or ""
     to: list[str] = field(default_factory=list)
     cc: list[str] = field(default_factory=list)
     reply_to: str = ""
@@ -69,6 +72,7 @@ class ParsedMail:
     defects: list[str] = field(default_factory=list)
     not_mail: str = ""  # why this is not an e-mail message at all, else ""
     envelope_from: str = ""
+    envelope_rcpts: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     # what the text documents as an incident report (`incident.fields.document`), when the
     # parse helper has worked it out; else it is worked out where it is needed
@@ -242,11 +246,15 @@ def _read(msg: StdMessage, mail: ParsedMail) -> None:
     for name, value in mail.headers:
         first.setdefault(name.lower(), value)
     mail.subject = first.get("subject", "")[:998]
-    name, addr = parseaddr(first.get("from", ""))
-    mail.from_addr, mail.from_name = addr.lower(), name
+    raw = {"from": [], "reply-to": []}
+    for name, value in msg.raw_items():
+        if name.lower() in raw:
+            raw[name.lower()].append(value)
+    sender = read_mailbox(raw["from"])
+    mail.from_addr, mail.from_name, mail.from_problem = sender.address, sender.name, sender.problem
     mail.to = _addresses(first.get("to", ""))
     mail.cc = _addresses(first.get("cc", ""))
-    mail.reply_to = parseaddr(first.get("reply-to", ""))[1].lower()
+    mail.reply_to = read_mailbox(raw["reply-to"]).address if raw["reply-to"] else ""
     mid = _MSGIDS.findall(first.get("message-id", ""))
     mail.message_id = mid[0] if mid else first.get("message-id", "")
     mail.in_reply_to = _MSGIDS.findall(first.get("in-reply-to", ""))

@@ -120,6 +120,7 @@ def process_one(session: Session, rt, message: Message, mail) -> str:
     verdict kind."""
     mail.envelope_from = message.mail_from
     mail.roles = tuple(r for r in message.roles.split(",") if r)
+    mail.envelope_rcpts = tuple(r for r in (message.rcpt_tos or "").split(",") if r)
     # Classified before the parse is recorded: the rules' lookups then find nothing of this
     # message waiting to be flushed, and its row is written in one UPDATE.
     verdict = classify(mail, Lookup(session, rt.config, rt.tokens))

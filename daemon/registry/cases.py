@@ -17,7 +17,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from ..outbound import outbox
-from . import sql, states, transaction
+from ..rfc5322 import is_address
+from . import limits, sql, states, transaction
 from .models import AuditEvent, Case, CaseActor, CaseCounter, CitizenForm, Message, as_written, row_values, utcnow
 
 
@@ -173,20 +174,39 @@ def working_group(session: Session, case: Case) -> list[CaseActor]:
 def send(session: Session, rt, case: Case | None, template: str, context: dict, *,
          to, purpose: str, cc=(), reply_to_message: Message | None = None,
          auto_submitted: str | None = "auto-replied", attachments=(), who: str = "system"):
-    """Compose TEMPLATE and queue it in the outbox, in this transaction, with its audit event."""
-    to = [a for a in to if a]
+    """Compose TEMPLATE and queue it in the outbox, in this transaction, with its audit event.
+
+    Only valid addresses are written to (`rfc5322`); an automatic mail (AUTO_SUBMITTED set) goes
+    to no address that has had `[limits] auto_mails_per_hour` of them in the last hour, and
+    what is held back is recorded on the case. A mail to one handler about a case carries that
+    handler's command address as its Reply-To (`pipeline.proof`)."""
+    wanted = [a for a in to if a]
+    to = [a for a in wanted if is_address(a)]
+    if case is not None and wanted and not to:
+        audit(session, case, "mail_not_sent", who="system",
+              detail={"purpose": purpose, "reason": "no valid recipient address"})
+    if auto_submitted:
+        allowed = [a for a in to if limits.take(session, rt.config, limits.AUTO_MAIL, a)]
+        if case is not None and len(allowed) < len(to):
+            audit(session, case, "mail_held", who="system",
+                  detail={"purpose": purpose, "to": [a for a in to if a not in allowed],
+                          "reason": f"[limits] auto_mails_per_hour ({rt.config.limits.auto_mails_per_hour})"})
+        to = allowed
     if not to:
         return None
     in_reply_to, refs = None, []
     if reply_to_message is not None and reply_to_message.message_id:
         in_reply_to = reply_to_message.message_id
         refs = reply_to_message.references.split() if reply_to_message.references else []
+    reply_to = ""
+    if case is not None and len(to) == 1 and not cc and _is_handler(rt.config, to[0]):
+        reply_to = rt.tokens.command_address(rt.config.identity.address, to[0], case.id)
     composed = rt.renderer.compose(
         template, {"case": case, **context}, to=to, cc=cc,
         case_id=case.id if case else None,
         nhn_reference=case.nhn_reference if case else None,
         in_reply_to=in_reply_to, references=refs, auto_submitted=auto_submitted,
-        attachments=attachments,
+        attachments=attachments, reply_to=reply_to,
     )
     message_pk = outbox.enqueue(session, composed, case_id=case.id if case else None, purpose=purpose,
                                 envelope_from=rt.config.identity.address)
@@ -195,3 +215,8 @@ def send(session: Session, rt, case: Case | None, template: str, context: dict, 
               detail={"purpose": purpose, "to": list(composed.recipients),
                       "subject": composed.subject, "message_id": composed.message_id})
     return message_pk
+
+
+def _is_handler(config, address: str) -> bool:
+    address = address.lower()
+    return any(address == h.lower() for actor in config.actor for h in actor.handlers)

@@ -12,7 +12,7 @@ import functools
 from datetime import date, datetime, timezone
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.orm import configure_mappers, instrumentation, make_transient_to_detached
 from sqlmodel import Field, SQLModel
 
@@ -257,3 +257,14 @@ class MailboxState(SQLModel, table=True):
     since: datetime | None = None
     ingested: int = 0
     duplicates: int = 0
+
+
+class RateEvent(SQLModel, table=True):
+    """An automatic mail to an address, or a case opened for one, counted against `[limits]` in a
+    sliding hour (`registry.limits`); rows older than a day are removed by the clock."""
+
+    __table_args__ = (Index("ix_rateevent_kind_address_at", "kind", "address", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str  # auto_mail | new_case
+    address: str
+    at: datetime = Field(default_factory=utcnow)

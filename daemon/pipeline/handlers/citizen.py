@@ -16,12 +16,16 @@ from ...incident.fields import own_text
 from ...registry import cases, sql
 from ...registry.models import Case
 from .. import commands
+from ..proof import reply_address
+from .held import hold_if_flooding
 from .incident import run_commands
 
 
 def new_form(session: Session, rt, message, mail, verdict) -> None:
     reading = read_form(mail.subject, mail.text, [(a.filename, a.content_type, a.data) for a in mail.attachments])
-    sender = (mail.reply_to or mail.from_addr)[:500]
+    sender = reply_address(mail)[:500]
+    if hold_if_flooding(session, rt, message, mail, sender):
+        return
     automatic = verdict.reason.startswith("automatic")
     workflow.register(session, rt, message, workflow.Submission(
         reading=reading, channel="email", received=local_date(message.received_at),
@@ -36,9 +40,9 @@ def reply(session: Session, rt, message, mail, verdict) -> None:
     case = sql.get(session, Case, verdict.case_id)
     sender = mail.from_addr
     lines = commands.parse(own_text(mail.text))
-    if lines and commands.may_command(session, rt.config, case, sender):
+    if lines and commands.handler_address(session, rt.config, case, sender):
         cases.attach_message(session, case, message, who=sender, detail={"matched_by": verdict.reason})
-        run_commands(session, rt, case, message, sender, lines)
+        run_commands(session, rt, case, message, mail, lines)
     elif workflow.answers_a_question(session, case, mail):
         cases.attach_message(session, case, message, who=sender, action="actor_answer_received",
                              detail={"matched_by": verdict.reason})

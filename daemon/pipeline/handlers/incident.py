@@ -4,6 +4,7 @@ and may carry handlers' commands; NHN's mail records its reference, classificati
 
 from __future__ import annotations
 
+import logging
 import re
 
 from sqlmodel import Session, select
@@ -11,12 +12,19 @@ from sqlmodel import Session, select
 from ...incident import workflow
 from ...incident.fields import own_text, read_report, severity_in
 from ...registry import cases, sql, states
+from ...registry.lookup import takes_part
 from ...registry.models import Attachment, Case
 from .. import commands
+from ..proof import prove, reply_address
+from .held import hold_if_flooding
+
+log = logging.getLogger("sakspost.commands")
 
 
 def new_report(session: Session, rt, message, mail, verdict) -> None:
-    reporter = (mail.reply_to or mail.from_addr)[:500]
+    reporter = reply_address(mail)[:500]
+    if hold_if_flooding(session, rt, message, mail, reporter):
+        return
     fields = read_report(rt.config, mail.subject, mail.text, reporter, documented=mail.documented)
     case = cases.open_case(
         session, "incident", who=reporter or "unknown", message_pk=message.id,
@@ -41,7 +49,7 @@ def reply(session: Session, rt, message, mail, verdict) -> None:
     cases.attach_message(session, case, message, who=sender, detail={"matched_by": verdict.reason})
     lines = commands.parse(own_text(mail.text))
     if lines:
-        run_commands(session, rt, case, message, sender, lines)
+        run_commands(session, rt, case, message, mail, lines)
     elif case.kind == "incident" and case.state == states.AWAITING_INFO and sender == case.reporter:
         fill_in(session, rt, case, message, mail)
 
@@ -60,16 +68,19 @@ def fill_in(session: Session, rt, case: Case, message, mail) -> None:
         workflow.acknowledge(session, rt, case, message)
 
 
-def run_commands(session: Session, rt, case: Case, message, sender: str, lines) -> None:
-    if not commands.may_command(session, rt.config, case, sender):
-        cases.note(session, case, "command_refused", who=sender, message_pk=message.id,
-                   detail={"commands": [line.text for line in lines], "reason": "not a handler of an involved actor"})
-        cases.send(session, rt, case, "command_refused", {"commands": [line.text for line in lines]},
-                   to=[sender], purpose="command_refused", reply_to_message=message, who=sender)
+def run_commands(session: Session, rt, case: Case, message, mail, lines) -> None:
+    """Carry out the command LINES of MAIL on CASE if MAIL proves it comes from a handler of an
+    involved actor; otherwise change nothing (`refuse`)."""
+    texts = [line.text for line in lines]
+    handler = commands.handler_address(session, rt.config, case, mail.from_addr)
+    proven = prove(mail, rt.config, rt.tokens, case.id) if handler else None
+    if not proven:
+        refuse(session, rt, case, message, mail, texts, handler,
+               proven.problem if handler else "not a handler of an involved actor")
         return
     table = commands.table()
     results = []
-    ctx = commands.Context(session=session, rt=rt, case=case, message=message, who=sender)
+    ctx = commands.Context(session=session, rt=rt, case=case, message=message, who=handler)
     for line in lines:
         command = table.get(line.word)
         if command is None:
@@ -83,11 +94,30 @@ def run_commands(session: Session, rt, case: Case, message, sender: str, lines) 
                 results.append((line.text, command.run(ctx, line.argument), True))
             except commands.CommandError as exc:
                 results.append((line.text, str(exc), False))
-    cases.note(session, case, "commands_run", who=sender, message_pk=message.id,
-               detail={"results": [{"command": c, "result": r, "ok": ok} for c, r, ok in results]})
-    cases.send(session, rt, case, "command_confirmation",
-               {"results": [{"command": c, "result": r, "ok": ok} for c, r, ok in results]},
-               to=[sender], purpose="command_confirmation", reply_to_message=message, who=sender)
+    outcome = [{"command": c, "result": r, "ok": ok} for c, r, ok in results]
+    cases.note(session, case, "commands_run", who=handler, message_pk=message.id,
+               detail={"results": outcome, "proven_by": proven.how})
+    cases.send(session, rt, case, "command_confirmation", {"results": outcome},
+               to=[handler], purpose="command_confirmation", reply_to_message=message, who=handler)
+
+
+def refuse(session: Session, rt, case: Case, message, mail, texts: list[str], handler: str, reason: str) -> None:
+    """Commands that change nothing: recorded on the case with why. Someone who wrote as a
+    handler without proving it alerts that handler at the handler's configured address, never
+    the mail's own; a participant who is no handler is told politely; an outsider hears nothing
+    (a refusal would tell them the case exists and what it is about)."""
+    who = mail.from_addr or "unknown"
+    cases.note(session, case, "command_refused", who=who, message_pk=message.id,
+               detail={"commands": texts, "reason": reason, "from": who,
+                       **({"from_problem": mail.from_problem} if mail.from_problem else {}),
+                       **({"claimed_handler": handler} if handler else {})})
+    log.warning("case %s: commands from %s refused: %s", case.id, who, reason)
+    if handler:
+        cases.send(session, rt, case, "command_unproven", {"commands": texts}, to=[handler],
+                   purpose="command_unproven", reply_to_message=message, who="system")
+    elif mail.from_addr and not mail.from_problem and takes_part(session, rt.config, case, mail.from_addr):
+        cases.send(session, rt, case, "command_refused", {"commands": texts}, to=[mail.from_addr],
+                   purpose="command_refused", reply_to_message=message, who=who)
 
 
 # -- NHN ----------------------------------------------------------------------------------
@@ -133,7 +163,7 @@ def nhn_mail(session: Session, rt, message, mail, verdict) -> None:
                      nhn_classification=m.group(1))
     lines = commands.parse(own_text(mail.text))
     if lines and not automatic:
-        run_commands(session, rt, case, message, mail.from_addr, lines)
+        run_commands(session, rt, case, message, mail, lines)
     attachments = list(session.exec(select(Attachment).where(Attachment.message_pk == message.id)))
     if not automatic and (attachments or own_text(mail.text)):
         workflow.share_with_group(session, rt, case, "Svar fra NHN", own_text(mail.text)[:20_000],

@@ -37,5 +37,5 @@ def check(mail, ctx):
     elif _SUBJECT.match(mail.subject):
         reason = "out-of-office subject"
     if reason:
-        return Verdict(AUTOMATIC, name, reason, ctx.case_for_thread(mail))
+        return Verdict(AUTOMATIC, name, reason, ctx.case_of(mail))
     return None

@@ -11,7 +11,8 @@ from ..verdict import AUTOMATIC, Verdict
 name = "bounce"
 description = "The message is a bounce or delivery status notification"
 
-_DAEMON = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.IGNORECASE)
+# in the From header as written: a mailer daemon's From is often no valid address (`<MAILER-DAEMON>`)
+_DAEMON = re.compile(r"(?:^|[<\s\"])(mailer-daemon|postmaster|mail-daemon|mailerdaemon)(?:@|>|$)", re.IGNORECASE)
 _SUBJECT = re.compile(
     r"(undeliver|delivery status notification|returned mail|delivery failure|"
     r"mail delivery failed|non[- ]?delivery|failure notice|kunne ikke leveres|ikke levert)",
@@ -25,10 +26,10 @@ def check(mail, ctx):
         reason = f"multipart/report; report-type={mail.report_type}"
     elif mail.envelope_from == "<>":
         reason = "null envelope sender"
-    elif _DAEMON.match(mail.from_addr):
-        reason = f"sent by {mail.from_addr}"
+    elif _DAEMON.search(mail.header("From")):
+        reason = f"sent by {mail.from_addr or 'a mailer daemon'}"
     elif not mail.from_addr and _SUBJECT.search(mail.subject):
         reason = "delivery failure subject without a sender"
     if reason:
-        return Verdict(AUTOMATIC, name, reason, ctx.case_for_thread(mail))
+        return Verdict(AUTOMATIC, name, reason, ctx.case_of(mail))
     return None

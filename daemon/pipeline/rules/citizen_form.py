@@ -19,7 +19,7 @@ description = "The message is a citizen's form"
 def check(mail, ctx):
     if "citizen_forms" not in mail.roles:
         return None
-    if ctx.case_for_tag(mail.subject) or ctx.case_for_thread(mail):
+    if ctx.case_of(mail):
         return None  # a reply on a case: known_case
     automatic = auto_reply.check(mail, ctx)
     if automatic is None:

@@ -1,7 +1,9 @@
 """known_case: a reply to a case we already have.
 
-Matched by the `[SAK-YYYY-NNNNNN]` tag in the subject first (only a case that exists counts),
-then by In-Reply-To/References against our own tokened Message-IDs and every stored Message-ID.
+Linked by the registry's lookup (`registry.lookup`): an answer to one of our own Message-IDs, a
+mail to a handler's command address, or a `[SAK-YYYY-NNNNNN]` tag or a stored Message-ID in the
+thread from someone who takes part in the case. A stranger's mail that names a case is not
+linked to it: the rules after this one make it a new report.
 """
 
 from ..verdict import REPLY, Verdict
@@ -11,10 +13,7 @@ description = "The message belongs to an existing case"
 
 
 def check(mail, ctx):
-    case_id = ctx.case_for_tag(mail.subject)
+    case_id, how = ctx.linked(mail)
     if case_id:
-        return Verdict(REPLY, name, "case tag in subject", case_id)
-    case_id = ctx.case_for_thread(mail)
-    if case_id:
-        return Verdict(REPLY, name, "In-Reply-To/References", case_id)
+        return Verdict(REPLY, name, how, case_id)
     return None

@@ -18,5 +18,5 @@ def check(mail, ctx):
         return None
     automatic = auto_reply.check(mail, ctx)
     reason = f"automatic ({automatic.reason})" if automatic else "from NHN"
-    case_id = ctx.case_for_tag(mail.subject) or ctx.case_for_thread(mail)
+    case_id = ctx.case_of(mail)
     return Verdict(NHN_MAIL, name, reason, case_id)

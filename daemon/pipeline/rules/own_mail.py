@@ -13,5 +13,5 @@ description = "The message was sent by this daemon"
 def check(mail, ctx):
     ours = ctx.config.identity.address.lower()
     if mail.from_addr == ours or mail.envelope_from.lower() == ours or ctx.tokens.case_of(mail.message_id):
-        return Verdict(OWN_MAIL, name, "sent by this daemon", ctx.case_for_thread(mail))
+        return Verdict(OWN_MAIL, name, "sent by this daemon", ctx.case_of(mail))
     return None

@@ -1,0 +1,69 @@
+"""Caps that end mail loops and floods (`[limits]`), counted in a sliding hour.
+
+Decides whether one more automatic mail may go to an address (`auto_mails_per_hour`, 10) and
+whether one more case may be opened for a sender (`new_cases_per_hour`, 20). An auto-responder
+that drops our tag and threading would otherwise get an acknowledgement for every mail it sends
+us and open a case for each: with these caps the two settle within a few mails. Configured
+actors' and handlers' addresses, NHN's sender domains and intake address and
+`[limits] exempt_senders` (addresses or domains) are never capped. The counts live in the
+registry (`RateEvent`), so they hold across restarts and across instances sharing a database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, delete, func, select
+from sqlmodel import Session
+
+from . import sql
+from .models import RateEvent, row_values, utcnow
+
+AUTO_MAIL = "auto_mail"
+NEW_CASE = "new_case"
+WINDOW = timedelta(hours=1)
+_EVENTS = RateEvent.__table__
+_COUNT = sql.Prepared(lambda: select(func.count()).select_from(_EVENTS).where(
+    _EVENTS.c.kind == bindparam("kind"), _EVENTS.c.address == bindparam("address"),
+    _EVENTS.c.at > bindparam("since")))
+
+
+def exempt(config, address: str) -> bool:
+    """Whether ADDRESS is one of those the caps never apply to."""
+    address = (address or "").lower()
+    domain = address.rpartition("@")[2]
+    listed = {e.lower().lstrip("@") for e in config.limits.exempt_senders}
+    if address in listed or domain in listed:
+        return True
+    if domain in {d.lower().lstrip("@") for d in config.nhn.sender_domains} or address == config.nhn.intake_address.lower():
+        return True
+    return any(address in {a.lower() for a in (actor.contact, actor.local_support, *actor.handlers) if a}
+               for actor in config.actor)
+
+
+def recent(session, kind: str, address: str, now: datetime | None = None) -> int:
+    """How many KIND events ADDRESS has had in the hour before NOW."""
+    since = (now or utcnow()) - WINDOW
+    return _COUNT.scalar(session, {"kind": kind, "address": address.lower(), "since": since}) or 0
+
+
+def take(session, config, kind: str, address: str, now: datetime | None = None) -> bool:
+    """Count one KIND event for ADDRESS in the caller's transaction if the cap allows it; False
+    (nothing counted) when ADDRESS has had its hour's worth. Exempt addresses always may."""
+    if not address or exempt(config, address):
+        return True
+    limit = config.limits.auto_mails_per_hour if kind == AUTO_MAIL else config.limits.new_cases_per_hour
+    now = now or utcnow()
+    if recent(session, kind, address, now) >= limit:
+        return False
+    sql.insert_row(session, RateEvent, row_values(RateEvent, kind=kind, address=address.lower(), at=now))
+    return True
+
+
+def forget_old(engine, now: datetime | None = None) -> int:
+    """Remove the events more than a day old (they count for nothing after an hour): a
+    scheduled job."""
+    with Session(engine) as session:
+        result = session.execute(delete(RateEvent).where(RateEvent.at < (now or utcnow()) - timedelta(days=1)))
+        session.commit()
+    return result.rowcount or 0
