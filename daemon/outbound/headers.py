@@ -64,7 +64,7 @@ def guard(name: str, value) -> str | Header:
     any other header takes a string."""
     key = name.lower()
     if key in ADDRESS_HEADERS:
-        return ", ".join(formataddr((n, a)) for n, a in address_list(value))
+        return ", ".join(_mailbox(n, a) for n, a in address_list(value))
     if key in MSG_ID_HEADERS:
         ids = msg_ids(value)
         if key == "references":
@@ -75,7 +75,19 @@ def guard(name: str, value) -> str | Header:
     if key == "x-sakspost-case":
         return value if value and _CASE_ID.fullmatch(value) else ""
     value = text(str(value))
-    return value if value.isascii() else Header(value, UTF8_HEADER)
+    return value if _plain(value) else Header(value, UTF8_HEADER)
+
+
+def _plain(value: str) -> bool:
+    """Whether VALUE can be written as it is: ASCII, and nothing a reader would decode as an
+    encoded word (a sender's literal `=?utf-8?q?=0D=0A?=` would come back as a line break)."""
+    return value.isascii() and "=?" not in value
+
+
+def _mailbox(name: str, address: str) -> str:
+    if "=?" not in name:  # formataddr quotes what needs quoting and encodes what is not ASCII
+        return formataddr((name, address))
+    return f"{Header(name, UTF8_HEADER).encode()} <{address}>"
 
 
 def filename(name: str, fallback: str = "vedlegg") -> str:
