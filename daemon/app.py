@@ -139,7 +139,7 @@ def run(rt: Runtime) -> int:
     daemon.clock.every("stale_incident_reminders", 3600, lambda: send_stale_reminders(rt, utcnow()), first_in=90)
     if rt.config.digest.recipients:
         daemon.clock.every("meeting_digest", digest.TICK_SECONDS, lambda: digest.send_due_digest(rt, utcnow()),
-                           first_in=30)
+                           first_in=5)
     if rt.config.mailbox:
         daemon.extra.append(Mailboxes(rt, daemon.clock))
     daemon.extra.append(daemon.clock)

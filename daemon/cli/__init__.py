@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="DATE", help="closed cases from this day on (default: a week ago)")
     p.add_argument("--format", choices=("html", "md", "csv"), default="html")
     p.add_argument("--output", metavar="FILE", help="write it here (default: standard output)")
+    p.add_argument("--subjects", action="store_true", help="show each case's subject too (identity numbers "
+                   "redacted; it can name a patient, and every actor is at the meeting)")
     p.set_defaults(func=cmd_report_meeting)
     p = report.add_parser("support", help="each actor's local user support and contact points; who lacks them")
     p.add_argument("--json", action="store_true")

@@ -40,7 +40,7 @@ def cmd_report_meeting(args) -> int:
     try:
         with Session(rt.engine) as session:
             report = gather(session, rt.config, now=datetime.now(timezone.utc), since=since)
-        text = formats.write(report, args.format, rt.renderer)
+        text = formats.write(report, args.format, rt.renderer, subjects=args.subjects)
     finally:
         rt.close()
     if args.output:
@@ -67,7 +67,7 @@ def cmd_report_support(args) -> int:
         return 0
     print(f"{'actor':<16} {'kind':<14} {'local support':<34} {'contact (cases)':<34} {'phone':<14} handlers")
     for r in rows:
-        print(f"{r['id']:<16} {r['kind']:<14} {r['local_support'] or 'MANGLER':<34} {r['contact'] or '-':<34} "
+        print(f"{r['id']:<16} {r['kind']:<14} {r['local_support'] or ('MANGLER' if r['lacks_local_support'] else '-'):<34} {r['contact'] or '-':<34} "
               f"{r['phone'] or '-':<14} {', '.join(r['handlers']) or '-'}")
     lacking = [r for r in rows if r["lacks_local_support"]]
     if lacking:

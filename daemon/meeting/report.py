@@ -8,8 +8,8 @@ classification, its age, its last `#status` and the next step (derived from its 
 typed); each closed one the time from received to NHN being told, to the fix (`#løst`), to
 closure, and who confirmed the fix. Citizen cases are listed from `[citizen].reminder_days`'
 largest value before their deadline (dates from `daemon.citizen.deadlines`). The clock (NOW) is
-given by the caller. Free text (subjects, status text) is redacted of identity numbers here;
-the mailed digest leaves it out altogether (`formats.for_mail`).
+given by the caller. Free text (service, subject, status text) is redacted of identity numbers
+here; which of it is shown is decided in `formats`.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class OpenIncident:
     last_status_at: datetime | None
     last_status: str
     next_step: str
+    service: str
     subject: str
 
     @property
@@ -68,6 +69,7 @@ class ClosedIncident:
     to_fix: timedelta | None
     to_close: timedelta
     confirmed_by: str
+    service: str
     subject: str
 
 
@@ -162,7 +164,8 @@ def gather(session: Session, config, *, now: datetime, since: datetime) -> Meeti
             escalated_at=as_utc(case.escalated_at),
             last_status_at=as_utc(last[0].at) if last else None,
             last_status=redact_identity_numbers(str(_detail(last[0]).get("text", ""))) if last else "",
-            next_step=next_step(config, case, lead), subject=redact_identity_numbers(case.subject)))
+            next_step=next_step(config, case, lead), service=redact_identity_numbers(case.service),
+            subject=redact_identity_numbers(case.subject)))
     report.open.sort(key=lambda c: (_severity_key(c.severity), c.lead, c.created_at, c.id))
     report.closed = _closed(session, config, closed_rows)
     report.citizen = _citizen_due(session, config, local_date(report.now))
@@ -190,7 +193,7 @@ def _closed(session: Session, config, rows: list[Case]) -> list[ClosedIncident]:
             to_fix=as_utc(case.resolved_at) - created if case.resolved_at else None,
             to_close=as_utc(case.closed_at) - created,
             confirmed_by=_who(confirmer.who) if confirmer else "-",
-            subject=redact_identity_numbers(case.subject)))
+            service=redact_identity_numbers(case.service), subject=redact_identity_numbers(case.subject)))
     out.sort(key=lambda c: (c.closed_at, c.id))
     return out
 
@@ -218,7 +221,7 @@ def duration(value: timedelta | None) -> str:
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
     if days:
-        return f"{days} d {hours} t"
+        return f"{days} d {hours} t" if hours else f"{days} d"
     if hours:
         return f"{hours} t {minutes} min"
     return f"{minutes} min"
