@@ -7,8 +7,8 @@ skips nor doubles it. The daemon asks every minute (`send_due_digest`, given the
 digest is due when the latest slot at or before now is later than the one last sent for. After
 downtime only that latest slot is sent, so a week away sends one digest, not one per missed
 slot; with nothing sent yet, slots up to `FIRST_LOOKBACK` back count. The slot last sent for is
-kept in the registry (`ScheduledSend`, row locked while the digest is queued, in the same
-transaction), never in APScheduler's job store, so several daemons on one registry send it once.
+kept in the registry (`ScheduledSend`; looked at without a lock, then locked and looked at again
+while the digest is queued, in the same transaction), never in APScheduler's job store, so several daemons on one registry send it once.
 The digest is the meeting report (`daemon.meeting`) as a mail to `[digest] recipients`, queued
 in the outbox like every other mail; no recipients, no digest.
 """
@@ -28,6 +28,7 @@ from ..citizen.deadlines import OSLO
 from ..meeting import formats
 from ..meeting.report import MeetingReport, gather
 from ..registry import cases
+from ..registry.db import read_only
 from ..registry.models import ScheduledSend, as_utc
 
 log = logging.getLogger("sakspost.digest")
@@ -86,6 +87,10 @@ def send_due_digest(rt, now: datetime) -> datetime | None:
     if not recipients:
         return None
     cron = trigger(rt.config)
+    with Session(read_only(rt.engine)) as session:  # most minutes nothing is due: no write lock for that
+        state = session.get(ScheduledSend, NAME)
+        if due_slot(cron, now, as_utc(state.last_slot) if state else None) is None:
+            return None
     with Session(rt.engine, expire_on_commit=False) as session:
         state = _locked_state(session)
         slot = due_slot(cron, now, as_utc(state.last_slot))
