@@ -24,6 +24,9 @@ from .receive.imap import Mailboxes
 from .runners import Runner
 from .runtime import Runtime
 from .registry import limits
+from .incident.stale import send_stale_reminders
+from .registry.models import utcnow
+from .schedule import digest
 from .schedule.clock import Clock
 
 log = logging.getLogger("sakspost")
@@ -134,6 +137,11 @@ def run(rt: Runtime) -> int:
     # hourly, not daily: each reminder is recorded when queued, so a late or repeated run sends nothing twice
     daemon.clock.every("citizen_deadline_reminders", 3600, lambda: send_due_reminders(rt, today()), first_in=60)
     daemon.clock.every("forget_rate_events", 3600, lambda: limits.forget_old(rt.engine), first_in=120)
+    # both ask the registry what is due and record what they sent there (once across daemons)
+    daemon.clock.every("stale_incident_reminders", 3600, lambda: send_stale_reminders(rt, utcnow()), first_in=90)
+    if rt.config.digest.recipients:
+        daemon.clock.every("meeting_digest", digest.TICK_SECONDS, lambda: digest.send_due_digest(rt, utcnow()),
+                           first_in=5)
     if rt.config.mailbox:
         daemon.extra.append(Mailboxes(rt, daemon.clock))
     daemon.extra.append(daemon.clock)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROLES = ("support", "citizen_forms", "nhn", "log_followup")
 ACTOR_KINDS = ("source", "consumer", "nhn", "vendor", "local_support")
+SEVERITIES = ("A", "B", "C", "D")
 FORM_TYPES = ("copy_of_record", "access_log", "blocking", "correction", "lookup_question")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _DOMAIN = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
@@ -149,9 +150,33 @@ class Nhn:
 
 
 @dataclass(frozen=True)
+class StaleDays:
+    """Days without activity before an open incident's lead is reminded, per severity (A sooner
+    than D); a case without a severity counts as D."""
+
+    A: int = 1
+    B: int = 3
+    C: int = 14
+    D: int = 30
+
+    def for_severity(self, severity: str | None) -> int:
+        return getattr(self, severity) if severity in SEVERITIES else self.D
+
+
+@dataclass(frozen=True)
 class Incident:
     info_request_interval_hours: float = 24.0
     verification_hours: float = 24.0
+    stale_days: StaleDays = field(default_factory=StaleDays)
+
+
+@dataclass(frozen=True)
+class Digest:
+    """The weekly digest for NHN's management meetings: a crontab line in Europe/Oslo time
+    (weekdays by name: `mon`..`sun`), and who gets it (none: no digest is sent)."""
+
+    schedule: str = "0 8 * * mon"
+    recipients: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -226,6 +251,7 @@ class Config:
     citizen: Citizen = field(default_factory=Citizen)
     security: Security = field(default_factory=Security)
     limits: Limits = field(default_factory=Limits)
+    digest: Digest = field(default_factory=Digest)
     source: str = "(embedded default)"
 
     # -- derived views ------------------------------------------------------------------
@@ -305,7 +331,7 @@ _LIST_SECTIONS = {"address": Address, "mailbox": Mailbox, "actor": Actor}
 _TABLE_SECTIONS = {
     "database": Database, "receiver": Receiver, "relay": Relay, "identity": Identity,
     "outbox": Outbox, "pipeline": Pipeline, "paths": Paths, "nhn": Nhn, "incident": Incident,
-    "citizen": Citizen, "security": Security, "limits": Limits,
+    "citizen": Citizen, "security": Security, "limits": Limits, "digest": Digest,
 }
 
 
@@ -411,6 +437,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"[identity].actor: {config.identity.actor!r} is not an [[actor]] id")
     _validate_citizen(config.citizen, ids)
     _validate_limits(config.limits)
+    _validate_stale_days(config.incident.stale_days)
+    _validate_digest(config.digest)
     if config.nhn.reference_pattern:
         try:
             re.compile(config.nhn.reference_pattern)
@@ -449,6 +477,48 @@ def _validate_citizen(c: Citizen, actor_ids: set) -> None:
             raise ConfigError(f"[citizen].route[{i}].match: must not be empty")
         if route.owner not in actor_ids:
             raise ConfigError(f"[citizen].route[{i}].owner: {route.owner!r} is not an [[actor]] id")
+
+
+def _validate_stale_days(stale: StaleDays) -> None:
+    days = [getattr(stale, s) for s in SEVERITIES]
+    for severity, value in zip(SEVERITIES, days):
+        if value < 1:
+            raise ConfigError(f"[incident].stale_days.{severity}: {value} must be at least 1 day")
+    if days != sorted(days):
+        raise ConfigError("[incident].stale_days: must not grow shorter from A to D (A is reminded soonest), got "
+                          + ", ".join(f"{s}={v}" for s, v in zip(SEVERITIES, days)))
+
+
+_WEEKDAY_NUMBER = re.compile(r"\d")
+
+
+def _validate_digest(d: Digest) -> None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    fields = d.schedule.split()
+    if len(fields) != 5:
+        raise ConfigError(f"[digest].schedule: {d.schedule!r} is not a crontab line "
+                          "(minute hour day month weekday, e.g. \"0 8 * * mon\")")
+    if _WEEKDAY_NUMBER.search(fields[4]):
+        # APScheduler 3 counts weekday 0 as Monday, crontab as Sunday: names leave no doubt
+        raise ConfigError(f"[digest].schedule: weekday {fields[4]!r}: name the days (mon, tue, ..., sun)")
+    try:
+        CronTrigger.from_crontab(d.schedule, timezone="Europe/Oslo")
+    except ValueError as exc:
+        raise ConfigError(f"[digest].schedule: {d.schedule!r}: {exc}") from None
+    for i, address in enumerate(d.recipients):
+        if not _EMAIL.match(address):
+            raise ConfigError(f"[digest].recipients[{i}]: {address!r} is not an e-mail address")
+
+
+def warnings(config: Config) -> list[str]:
+    """What is allowed but worth an operator's look: actors whose users have no local support
+    documented (NHN's management meetings ask every actor for it)."""
+    return [f"[[actor]] {a.id!r} ({a.name}): no local_support documented: how do its users get help, "
+            "and how do its cases reach NHN?"
+            for a in config.actor if a.kind in ("source", "consumer") and not a.local_support.strip()]
+
+
 def is_loopback(host: str) -> bool:
     if host.lower() in ("localhost", "localhost."):
         return True

@@ -11,6 +11,7 @@ from .cases import cmd_actors, cmd_cases_export, cmd_cases_list, cmd_cases_show,
 from .citizen import (cmd_cases_answer, cmd_cases_extend, cmd_forms_complete, cmd_forms_register,
                       cmd_reminders_send)
 from .common import EX_TEMPFAIL  # noqa: F401  (part of the interface)
+from .meeting import cmd_digest, cmd_report_meeting, cmd_report_support
 from .mail import cmd_check_config, cmd_ingest, cmd_mailboxes_check, cmd_reprocess, cmd_run, cmd_stats
 
 
@@ -115,8 +116,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = report.add_parser("escalations", help="each A/B case: received, NHN told, NHN's reference, durations")
     p.add_argument("--actor")
     p.add_argument("--since", metavar="DATE")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--format", choices=("table", "json", "md", "csv"), default="table")
+    p.add_argument("--json", action="store_true", help="the same as --format json")
     p.set_defaults(func=cmd_report_escalations)
+    p = report.add_parser("meeting", help="for NHN's management meeting: open cases, cases closed since DATE, "
+                          "citizen cases near their deadline, a chart")
+    p.add_argument("--since", metavar="DATE", help="closed cases from this day on (default: a week ago)")
+    p.add_argument("--format", choices=("html", "md", "csv"), default="html")
+    p.add_argument("--output", metavar="FILE", help="write it here (default: standard output)")
+    p.add_argument("--subjects", action="store_true", help="show each case's subject too (identity numbers "
+                   "redacted; it can name a patient, and every actor is at the meeting)")
+    p.set_defaults(func=cmd_report_meeting)
+    p = report.add_parser("support", help="each actor's local user support and contact points; who lacks them")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report_support)
+
+    p = sub.add_parser("digest", help="the meeting digest: queue the one due now, or print it (--dry-run)")
+    p.add_argument("--dry-run", action="store_true", help="print the digest instead of sending it")
+    p.add_argument("--html", action="store_true", help="with --dry-run: print its HTML part")
+    p.add_argument("--at", metavar="TIME", help="act as if it were TIME (YYYY-MM-DDTHH:MM, Norwegian time)")
+    p.set_defaults(func=cmd_digest)
     return parser
 
 

@@ -110,13 +110,17 @@ def cmd_report_escalations(args) -> int:
     try:
         with Session(rt.engine) as session:
             rows = report.escalations(session, actor=args.actor, since=since)
-        if args.json:
+        fmt = "json" if args.json else args.format
+        if fmt == "json":
             print(json.dumps(rows, ensure_ascii=False, indent=2))
             return 0
-        print(f"{'case':<16} {'sev':<3} {'received':<20} {'NHN told':<20} {'NHN ref':<14} "
+        if fmt in ("md", "csv"):
+            sys.stdout.write(report.escalations_markdown(rows) if fmt == "md" else report.escalations_csv(rows))
+            return 0
+        print(f"{'case':<16} {'sev':<3} {'route':<13} {'received':<20} {'NHN told':<20} {'NHN ref':<14} "
               f"{'min→told':>8} {'min→ref':>8} {'state':<10}")
         for r in rows:
-            print(f"{r['id']:<16} {r['severity'] or '-':<3} {r['received_at'] or '-':<20} "
+            print(f"{r['id']:<16} {r['severity'] or '-':<3} {r['route']:<13} {r['received_at'] or '-':<20} "
                   f"{r['nhn_told_at'] or r['forward_status']:<20} {r['nhn_reference'] or '-':<14} "
                   f"{'-' if r['minutes_to_nhn_told'] is None else r['minutes_to_nhn_told']:>8} "
                   f"{'-' if r['minutes_to_nhn_reference'] is None else r['minutes_to_nhn_reference']:>8} "

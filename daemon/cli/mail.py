@@ -28,6 +28,8 @@ def cmd_check_config(args) -> int:
     print(f"configuration OK: {cfg.source}")
     for line in describe(cfg):
         print(f"  {line}")
+    for warning in config_mod.warnings(cfg):
+        print(f"sakspost: warning: {warning}", file=sys.stderr)
     return 0
 
 

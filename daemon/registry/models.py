@@ -268,3 +268,15 @@ class RateEvent(SQLModel, table=True):
     kind: str  # auto_mail | new_case
     address: str
     at: datetime = Field(default_factory=utcnow)
+
+
+class ScheduledSend(SQLModel, table=True):
+    """The last slot a scheduled mail (the meeting digest) was sent for, so that several daemons
+    on one registry, a restart or a week of downtime send each due slot once (APScheduler's own
+    job store is never shared between processes)."""
+
+    name: str = Field(primary_key=True, max_length=40)  # digest
+    last_slot: datetime | None = None  # the scheduled moment (UTC) last sent for
+    sent_at: datetime | None = None
+    sent_by: str = ""  # host:pid of the daemon that queued it
+    message_pk: int | None = None  # the queued mail
