@@ -86,4 +86,13 @@ def read_mailbox(values: list[str]) -> Mailbox:
         address = ""
     if "group" in kinds:
         address = ""  # group syntax in From hides which address is meant: trust none of them
-    return Mailbox(address=address.lower(), name=without_controls(name), problem="; ".join(problems))
+    return Mailbox(address=address.lower(), name=without_controls(_readable(name)), problem="; ".join(problems))
+
+
+def _readable(value: str) -> str:
+    """VALUE with raw 8-bit bytes (kept by the parser as surrogates) read as UTF-8, or replaced."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

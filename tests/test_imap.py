@@ -96,8 +96,8 @@ def test_mail_appended_while_idling_is_registered_within_2_seconds(imap, sakspos
 
 def test_backlog_appended_while_down_is_ingested_once(imap, sakspost, tmp_path):
     d = sakspost({"mailbox": [mailbox(imap, "backlog", tmp_path)]}, start=False)
-    imap.append_many("backlog", [incident_mail(subject=f"Restanse {n}", message_id=f"<restanse-{n}@sykehus.example>")
-                                 for n in range(500)])
+    imap.append_many("backlog", [incident_mail(subject=f"Restanse {n}", message_id=f"<restanse-{n}@sykehus.example>",
+                                               sender=f"lege{n % 50}@sykehus.example") for n in range(500)])
 
     started = time.monotonic()
     d.start()

@@ -72,8 +72,8 @@ def test_a_helper_that_dies_loses_nothing_and_is_replaced(tmp_path, caplog):
                             "paths": {"var_dir": str(tmp_path / "var")}})
     rt = Runtime.open(cfg)
     try:
-        mails = [incident_mail(subject=f"Feil i XCA-oppslag {i}", message_id=f"<helper-{i}@sykehus.example>")
-                 for i in range(80)]
+        mails = [incident_mail(subject=f"Feil i XCA-oppslag {i}", message_id=f"<helper-{i}@sykehus.example>",
+                               sender=f"lege{i % 8}@sykehus.example") for i in range(80)]
         stored = store_group(rt.engine, [Incoming(raw, "test") for raw in mails])
         assert all(not s.duplicate for s in stored)
         rt.parsers.RESTART_SECONDS = 0  # the next batch starts a new helper

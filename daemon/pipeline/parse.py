@@ -138,12 +138,27 @@ def _header_value(name: str, value) -> str:
     if isinstance(value, str):
         if "=?" not in value and value.isascii() and name.lower() not in _STRUCTURED:
             return " ".join(value.split())
+        value = _raw_8bit(value)
         if len(value) <= _REMEMBERED_LENGTH:
             return _remembered_header(name.lower(), value)
     return _read_header(name, value)
 
 
 _REMEMBERED_LENGTH = 1000
+
+
+def _raw_8bit(value: str) -> str:
+    """A header written in raw 8-bit (the parser keeps its bytes as surrogates) read as UTF-8
+    where it is that, else as Windows-1252, as its sender meant it."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        raw = value.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -178,7 +193,9 @@ def _addresses(value: str) -> list[str]:
 
 
 def _part_text(part: StdMessage) -> str:
-    """A text part decoded as policy.default's get_content() would, or with replacement characters."""
+    """A text part decoded as policy.default's get_content() would, or with replacement
+    characters. 8-bit text that declares no charset (or US-ASCII) is read as UTF-8 where it is
+    that, else as Windows-1252, as real senders mean it (`swaks --attach`, old mailers)."""
     try:
         payload = part.get_payload(decode=True) or b""
     except Exception:
@@ -186,10 +203,21 @@ def _part_text(part: StdMessage) -> str:
     if isinstance(payload, str):  # pragma: no cover - a multipart's list is never a text part
         payload = payload.encode("utf-8", "replace")
     try:
-        charset = collapse_rfc2231_value(part.get_param("charset", "ASCII"))
+        charset = collapse_rfc2231_value(part.get_param("charset", "ASCII")).strip().lower()
+    except (LookupError, TypeError, ValueError):
+        charset = "utf-8"
+    if charset in _UNDECLARED and not payload.isascii():
+        try:
+            return payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return payload.decode("cp1252", "replace")
+    try:
         return payload.decode(charset, "replace")
     except (LookupError, TypeError, ValueError):
         return payload.decode("utf-8", "replace")
+
+
+_UNDECLARED = frozenset({"ascii", "us-ascii", "us_ascii", "ansi_x3.4-1968", ""})
 
 
 def _decoded_payload(part: StdMessage) -> bytes | None:
@@ -269,22 +297,49 @@ def _read(msg: StdMessage, mail: ParsedMail) -> None:
 
 
 def not_mail_reason(raw) -> str:
-    """Why RAW is no e-mail message at all, or "" if it looks like one."""
+    """Why RAW is no e-mail message at all, or "" if it looks like one. A byte-order mark and
+    white space or blank lines before the first header are passed over."""
     head = raw[:_CHUNK]
     if not head.strip() and not any(raw[i:i + _CHUNK].strip() for i in range(_CHUNK, len(raw), _CHUNK)):
         return "empty input: no headers and no body"
-    if _HEADER_LINE.match(head.lstrip(b"\r\n")) or head.startswith(b"From "):
+    head = head[_leading(head):]
+    if _HEADER_LINE.match(head) or head.startswith(b"From "):
         return ""
     if b"\x00" in head[:4096]:
         return "binary data (NUL bytes), not an e-mail message"
     return "no header fields at the start: not an e-mail message"
 
 
+_BOM = b"\xef\xbb\xbf"
+_OBSOLETE_NAME = re.compile(rb"^([!-9;-~]+)[ \t]+:", re.MULTILINE)  # `From  :` (RFC 5322 4.5)
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+
+
+def _leading(head: bytes) -> int:
+    """How many bytes at the start of HEAD come before the first header: a UTF-8 byte-order
+    mark, white space and blank lines."""
+    start = len(_BOM) if head.startswith(_BOM) else 0
+    return len(head) - len(head[start:].lstrip()) if head[start:].strip() else start
+
+
+def _tidy(head: bytes) -> bytes:
+    """The first slice of a message as the parser is given it: from its first header on, with
+    the obsolete white space between a header's name and its colon taken out of the header
+    block (the stdlib's parser takes `From  :` for an mbox `From ` line)."""
+    head = head[_leading(head):]
+    end = _HEAD_END.search(head)
+    block, rest = (head[:end.start()], head[end.start():]) if end else (head, b"")
+    if b" :" in block or b"\t:" in block:
+        block = _OBSOLETE_NAME.sub(rb"\1:", block)
+    return block + rest
+
+
 def _structure(raw) -> StdMessage:
     """message_from_bytes(raw, policy=compat32), fed in slices: the stdlib's parsebytes() first
     makes one str of the whole message and a StringIO of it (four bytes a character)."""
     parser = BytesFeedParser(policy=policy.compat32)
-    for start in range(0, len(raw), _CHUNK):
+    parser.feed(_tidy(bytes(raw[:_CHUNK])))
+    for start in range(_CHUNK, len(raw), _CHUNK):
         parser.feed(raw[start:start + _CHUNK])
     return parser.close()
 
