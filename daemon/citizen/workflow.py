@@ -34,6 +34,7 @@ from ..registry import cases, states, store
 from ..registry.models import Case, CitizenForm, Message, as_utc, utcnow
 from .deadlines import OSLO, NotAllowed, deadline_for, nb_date, title
 from .forms import FIELD_KEYS, FormReading, extract_fields, missing_fields, pdf_text, read_form
+from .notices import UNKNOWN, context, intake
 
 FIELD_COLUMNS = ("identity_number", "name", "address", "phone", "email", "institution", "period", "free_text")
 LOG_FORMS = ("access_log", "lookup_question")
@@ -148,7 +149,7 @@ def register(session: Session, rt, message: Message, sub: Submission) -> tuple[C
     case = cases.open_case(
         session, "citizen_form", who=sub.who, message_pk=message.id,
         reporter=sub.reply_address, reporter_name=fields.get("name", "")[:200], subject=title(reading.form_type),
-        form_type=reading.form_type, owner_actor=placement.owner, answering_actor=config.identity.actor or None,
+        form_type=reading.form_type or UNKNOWN, owner_actor=placement.owner, answering_actor=config.identity.actor or None,
         received_at=sub.received, deadline=deadline,
         flags=_flags("", needs_completion=not reading.complete, unrouted=placement.routed_by == "default"),
     )
@@ -173,18 +174,11 @@ def register(session: Session, rt, message: Message, sub: Submission) -> tuple[C
     elif sub.channel == "email":
         cases.note(session, case, "receipt_not_sent", detail={"reason": "no e-mail address of the citizen"})
     if reading.form_type in LOG_FORMS and config.citizen.log_followup_address:
-        cases.send(session, rt, case, "log_followup_notice", actor_names(config, case),
+        cases.send(session, rt, case, "log_followup_notice", context(config, case),
                    to=[config.citizen.log_followup_address], purpose="log_followup_notice",
                    auto_submitted="auto-generated")
+    intake(session, rt, case, form)
     return case, False
-
-
-def actor_names(config, case: Case) -> dict:
-    def name(actor_id):
-        actor = config.actor_by_id(actor_id) if actor_id else None
-        return actor.name if actor else (actor_id or "ikke satt")
-    return {"title": title(case.form_type), "deadline": nb_date(case.deadline), "received": nb_date(case.received_at),
-            "owner": name(case.owner_actor), "answering": name(case.answering_actor)}
 
 
 def field_arguments(pairs: list[str]) -> dict[str, str]:
@@ -240,7 +234,7 @@ def complete(session: Session, rt, case: Case, form: CitizenForm, *, form_type: 
     missing = missing_fields(new_type, values)
     form_changes = {"fields_json": json.dumps(values, ensure_ascii=False), "missing": ",".join(missing),
                     **{k: v for k, v in fields.items() if k in FIELD_COLUMNS}}
-    case_changes = {"flags": _flags(case.flags, needs_completion=bool(missing) or new_type is None)}
+    case_changes = {"flags": _flags(case.flags, needs_completion=bool(missing) or new_type in (None, UNKNOWN))}
     if new_type != case.form_type:
         case_changes.update(form_type=new_type, subject=title(new_type))
         if not form.extension_months and case.received_at:
@@ -347,7 +341,7 @@ def ask_actor(session: Session, rt, case: Case, form: CitizenForm, actor_id: str
     cases.note(session, case, "actor_asked", who=who, message_pk=message_pk,
                detail={"actor": actor.id, "to": actor.contact})
     cases.send(session, rt, case, "actor_question",
-               {**actor_names(rt.config, case), "actor": actor.name, "question": question.strip()},
+               {**context(rt.config, case), "actor": actor.name, "question": question.strip()},
                to=[actor.contact], purpose="actor_question", auto_submitted=None, who=who)
     return actor.contact
 
