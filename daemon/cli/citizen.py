@@ -67,15 +67,15 @@ def cmd_cases_answer(args) -> int:
 
 
 def cmd_cases_letter(args) -> int:
-    from ..citizen import letters
-    from ..citizen.deadlines import NotAllowed
-    from ..registry import cases
-
     day = date_arg(args.today, "--today")
     if day is None:
         return 2
 
     def step(session, rt, case, form):
+        from ..citizen import letters
+        from ..citizen.deadlines import NotAllowed
+        from ..registry import cases
+
         kind, data = letters.write(rt, case, form, args.kind, text=args.text or "", today_=day)
         try:
             Path(args.pdf).write_bytes(data)
