@@ -124,9 +124,12 @@ def pdf(heading: str, body: str, values: dict) -> bytes:
     family = _fonts(doc)
     latin = family == "helvetica"
 
-    def clean(text: str) -> str:  # the core fonts have Latin-1 only
+    def clean(text: str) -> str:  # a section sign stays with its number; the core fonts have Latin-1 only
+        text = text.replace("§ ", "§\u00a0")
+        if not latin:
+            return text
         text = text.replace("–", "-").replace("·", "-").replace("«", '"').replace("»", '"')
-        return text.encode("latin-1", "replace").decode("latin-1") if latin else text
+        return text.encode("latin-1", "replace").decode("latin-1")
     doc.set_title(clean(heading))
     doc.set_creator("sakspost")
     doc.set_margins(MARGIN_MM, 20, 20)
