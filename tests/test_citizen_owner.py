@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 from conftest import incident_mail, relay_config, wait_until
-from test_citizen import (CONFIG, FNR, FORMS, LOCAL_HANDLER, OWNER_HANDLER, audit, command, everything, form_body,
+from test_citizen import (CONFIG, FNR, FORMS, LOCAL_HANDLER, LOG, OWNER_HANDLER, audit, command, everything, form_body,
                           mails, send_form, text_of)
 
 from daemon.pii import contains_identity_number
@@ -75,6 +75,13 @@ def test_a_mail_whose_type_cannot_be_told_is_unknown_until_a_handler_sets_it(dae
     wait_until(lambda: daemon.case(case["id"])["form_type"] == "access_log", what="type set")
     assert "OK" in text_of(mails(relay, LOCAL_HANDLER, 2)[1])
     assert daemon.case(case["id"])["subject"] == "Innsyn i tilgangslogg"
+    (log_notice,) = mails(relay, LOG)  # now an access-log request: the log follow-up routine hears of it
+    assert f"[{case['id']}]" in log_notice["msg"]["Subject"]
+    # moved to another source: the new owner is told as at intake
+    command(daemon, case["id"], "#eier helse-nord institusjonen er UNN", sender=LOCAL_HANDLER)
+    (moved,) = mails(relay, "post@helse-nord.example")
+    assert moved["msg"]["Subject"] == f"[{case['id']}] Ny innbyggerhenvendelse: Innsyn i tilgangslogg"
+    no_form_content(moved)
 
 
 def test_an_extension_reason_with_a_diagnosis_never_reaches_the_citizen(daemon, relay):

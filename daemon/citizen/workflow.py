@@ -174,9 +174,7 @@ def register(session: Session, rt, message: Message, sub: Submission) -> tuple[C
     elif sub.channel == "email":
         cases.note(session, case, "receipt_not_sent", detail={"reason": "no e-mail address of the citizen"})
     if reading.form_type in LOG_FORMS and config.citizen.log_followup_address:
-        cases.send(session, rt, case, "log_followup_notice", context(config, case),
-                   to=[config.citizen.log_followup_address], purpose="log_followup_notice",
-                   auto_submitted="auto-generated")
+        _tell_log_followup(session, rt, case)
     intake(session, rt, case, form)
     return case, False
 
@@ -245,9 +243,20 @@ def complete(session: Session, rt, case: Case, form: CitizenForm, *, form_type: 
         if placement.routed_by != "default":
             case_changes.update(owner_actor=placement.owner, flags=_flags(case_changes["flags"], unrouted=False))
             form_changes["routed_by"] = placement.routed_by
+    old_type, old_owner = case.form_type, case.owner_actor
     cases.change(session, case, on=form, who=who, action="form_completed", **form_changes)
     cases.change(session, case, who=who, action="form_completed", **case_changes)
+    if new_type in LOG_FORMS and old_type not in LOG_FORMS and rt.config.citizen.log_followup_address:
+        _tell_log_followup(session, rt, case)
+    if case.owner_actor != old_owner:
+        intake(session, rt, case, form)
     return missing
+
+
+def _tell_log_followup(session: Session, rt, case: Case) -> None:
+    cases.send(session, rt, case, "log_followup_notice", context(rt.config, case),
+               to=[rt.config.citizen.log_followup_address], purpose="log_followup_notice",
+               auto_submitted="auto-generated")
 
 
 # -- acting on a case --------------------------------------------------------------------------
@@ -256,8 +265,10 @@ def set_owner(session: Session, rt, case: Case, actor_id: str, reason: str, *, w
               message_pk: int | None = None) -> None:
     if not reason:
         raise NotAllowed("bytte av eier krever en begrunnelse: #eier AKTØR BEGRUNNELSE")
-    cases.change(session, case, who=who, message_pk=message_pk, action="owner_changed", reason=reason,
-                 owner_actor=actor_id, flags=_flags(case.flags, unrouted=False))
+    changed = cases.change(session, case, who=who, message_pk=message_pk, action="owner_changed", reason=reason,
+                           owner_actor=actor_id, flags=_flags(case.flags, unrouted=False))
+    if "owner_actor" in changed:
+        intake(session, rt, case, form_of(session, case))  # the new owner is told, as at intake
 
 
 def confirm_source(session: Session, rt, case: Case, form: CitizenForm, text: str, *, who: str,
