@@ -172,3 +172,9 @@ def test_the_citizens_new_message_and_an_actors_answer_tell_the_owner_and_show(d
     time.sleep(0.5)
     assert len(relay.to(CITIZEN)) == 1, "the citizen's mail is never answered"
     assert FORMS not in [r for m in relay.messages for r in m["rcpt_tos"]]
+
+
+def test_the_escalation_address_is_checked(sakspost):
+    d = sakspost({**CONFIG, "citizen": {**CONFIG["citizen"], "escalation_address": "personvern"}}, start=False)
+    out = d.cli("check-config", check=False)
+    assert out.returncode == 2 and b"[citizen].escalation_address" in out.stderr
