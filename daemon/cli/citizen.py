@@ -197,6 +197,7 @@ def cmd_reminders_send(args) -> int:
         print(json.dumps([{"id": case_id, "days_before": days} for case_id, days in sent], indent=2))
     else:
         for case_id, days in sent:
-            print(f"{case_id}: reminder {days} day(s) before the deadline queued")
+            print(f"{case_id}: " + ("the deadline has passed: overdue notice queued, escalated" if days < 0 else
+                                    f"reminder {days} day(s) before the deadline queued"))
         print(f"{len(sent)} reminder(s) queued for {day.isoformat()}")
     return 0
