@@ -138,6 +138,10 @@ class Actor:
     local_support: str = ""
     phone: str = ""
 
+    def reached_at(self) -> list[str]:
+        """Where the actor's people are told of a case: its handlers, else its contact point."""
+        return list(self.handlers) or ([self.contact] if self.contact else [])
+
 
 @dataclass(frozen=True)
 class Nhn:
@@ -232,6 +236,13 @@ class Citizen:
     # goes to the form's E-post field instead. Local parts like noreply/no-reply always count.
     no_reply_senders: tuple[str, ...] = ()
     route: tuple[CitizenRoute, ...] = ()
+    # Told when a citizen case's deadline passes unanswered (with the owner, in the same mail).
+    escalation_address: str = ""
+    # What the owner's people are told to do once the answer is posted, in their own terms,
+    # beside replying with #besvart-per-post (e.g. "registrer svaret i DIPS og svar ...").
+    answer_routine: str = ""
+    # This organisation's postal address, printed as the sender of letters to citizens.
+    letter_address: str = ""
 
 
 @dataclass(frozen=True)
@@ -460,6 +471,8 @@ def _validate_citizen(c: Citizen, actor_ids: set) -> None:
         raise ConfigError(f"[citizen].default_owner: {c.default_owner!r} is not an [[actor]] id")
     if c.log_followup_address and not _EMAIL.match(c.log_followup_address):
         raise ConfigError(f"[citizen].log_followup_address: {c.log_followup_address!r} is not an e-mail address")
+    if c.escalation_address and not _EMAIL.match(c.escalation_address):
+        raise ConfigError(f"[citizen].escalation_address: {c.escalation_address!r} is not an e-mail address")
     for form_type in FORM_TYPES:
         months = getattr(c.deadline_months, form_type)
         if not 1 <= months <= 12:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from ..pipeline.commands import Command, CommandError
-from . import deadlines, workflow
+from . import deadlines, notices, workflow
 from .deadlines import NotAllowed, nb_date
 
 CITIZEN = ("citizen_form",)
@@ -60,7 +60,8 @@ def extend(ctx, argument):
     months, reason = (int(m.group(1)), m.group(2)) if m else (None, argument)
     new = _run(deadlines.extend, ctx.session, ctx.rt, ctx.case, _form(ctx), months=months, reason=reason,
                who=ctx.who, today_=deadlines.today(), message_pk=ctx.message.id)
-    told = "innbyggeren har fått melding på e-post" if _form(ctx).reply_address else \
+    told = ("innbyggeren har fått melding på e-post, uten begrunnelsen; den står i saken og kommer i "
+            "brevet om forlengelsen") if _form(ctx).reply_address else \
         "innbyggeren må få melding om forlengelsen per post"
     return f"fristen er forlenget til {nb_date(new)}; {told}"
 
@@ -76,6 +77,17 @@ def confirmed(ctx, argument):
     _run(workflow.confirm_source, ctx.session, ctx.rt, ctx.case, _form(ctx), argument.strip(), who=ctx.who,
          message_pk=ctx.message.id)
     return "kildens bekreftelse av sperringen er registrert; saken kan besvares per post"
+
+
+def form_type(ctx, argument):
+    words = argument.split()
+    if not words:
+        raise CommandError("mangler skjematype: #skjema kopi|tilgangslogg|sperring|endring|oppslag")
+    chosen = _run(notices.form_type_word, words[0])
+    missing = _run(workflow.complete, ctx.session, ctx.rt, ctx.case, _form(ctx), form_type=chosen, fields={},
+                   who=ctx.who)
+    said = f"skjematypen er satt til «{deadlines.title(chosen)}»; fristen er {nb_date(ctx.case.deadline)}"
+    return said + (f"; skjemaet mangler fortsatt: {', '.join(missing)}" if missing else "")
 
 
 def owner(ctx, argument):
@@ -100,4 +112,6 @@ COMMANDS = (
     Command("spør", ("spor", "ask"), CITIZEN, ask, True, "spør en annen aktør om saken: #spør AKTØR TEKST"),
     Command("bekreftet", ("confirmed",), CITIZEN, confirmed, False, "kilden bekrefter sperringen"),
     Command("eier", ("owner",), CITIZEN, owner, True, "bytt eier (kilde) med begrunnelse"),
+    Command("skjema", ("form-type",), CITIZEN, form_type, True,
+            "sett skjematypen: #skjema kopi|tilgangslogg|sperring|endring|oppslag"),
 )

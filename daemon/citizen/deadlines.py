@@ -6,12 +6,19 @@ art. 12(3); pasientjournalloven § 18 for the access log; pasient- og brukerrett
 §§ 5-1 and 5-2): the same day of the month, or the month's last day where it has no such day
 (31 January + 1 month = 28 or 29 February). Days are Norwegian calendar days (Europe/Oslo).
 
-The owning actor's handlers are reminded `[citizen].reminder_days` before the deadline (7, 2
-and 0: the day it passes). `send_due_reminders` is given "today" (the clock is injected), sends
-only the nearest reminder that is due, and records it on the form, so each goes once even if
-the job runs late, twice, or from two daemons. An extension of up to `max_extension_months`
-(two) more months needs a reason, must be made before the deadline has passed, and queues a
-notice to the citizen (by e-mail where they wrote by e-mail; otherwise it is due by post).
+The owner's people (`notices.reminder_people`: the owner's case address or this organisation's
+handlers, and the owner's handlers by name) are reminded `[citizen].reminder_days` before the
+deadline (7, 2 and 0: the day it runs out), and, where `[citizen].escalation_address` is set,
+told once more the day after it passed unanswered, with the escalation address in copy
+(`OVERDUE`). `send_due_reminders` is given "today" (the clock is injected), sends only the
+nearest reminder that is due, and records it on the form, so each goes once even if the job
+runs late, twice, or from two daemons.
+
+An extension of up to `max_extension_months` (two) more months needs a reason, must be made
+before the deadline has passed, and queues a notice to the citizen (by e-mail where they wrote
+by e-mail; otherwise it is due by post). The notice names only the legal ground (GDPR art.
+12(3)), the months and the new deadline, and says a letter follows: the handler's reason stays
+on the case and goes into the letter (`letters`), never into an e-mail.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ TITLES_NB = {
     "lookup_question": "Spørsmål om oppslag",
 }
 UNKNOWN_TITLE = "Innbyggerhenvendelse (skjematype ikke gjenkjent)"
+OVERDUE = -1  # the "days before" of the notice sent once the deadline has passed
 
 
 class NotAllowed(Exception):
@@ -101,20 +109,18 @@ def due_reminder(config, deadline: date, today_: date, sent: set[str]) -> tuple[
     """(days before the deadline, marks to record) of the reminder due today, or None.
 
     Only the nearest milestone counts: a job that missed the 7-day reminder and runs 2 days
-    before sends the 2-day one, and the 7-day one is recorded as passed."""
+    before sends the 2-day one, and the 7-day one is recorded as passed. With an escalation
+    address, a deadline that has passed gives one more: (OVERDUE, marks)."""
     days_left = (deadline - today_).days
+
+    def mark(milestone) -> str:
+        return f"{deadline.isoformat()}:{milestone}"
     due = sorted(d for d in set(config.citizen.reminder_days) if days_left <= d)
-    if not due or f"{deadline.isoformat()}:{due[0]}" in sent:
+    if days_left < 0 and config.citizen.escalation_address and mark("overdue") not in sent:
+        return OVERDUE, [mark(d) for d in (*due, "overdue") if mark(d) not in sent]
+    if not due or mark(due[0]) in sent:
         return None
-    return due[0], [f"{deadline.isoformat()}:{d}" for d in due if f"{deadline.isoformat()}:{d}" not in sent]
-
-
-def handler_addresses(config, actor_id: str | None) -> list[str]:
-    """Where the owning actor's handlers are reached: its handlers, else its contact point."""
-    actor = config.actor_by_id(actor_id) if actor_id else None
-    if actor is None:
-        return []
-    return list(actor.handlers) or ([actor.contact] if actor.contact else [])
+    return due[0], [mark(d) for d in due if mark(d) not in sent]
 
 
 def send_due_reminders(rt, today_: date) -> list[tuple[str, int]]:
@@ -143,25 +149,23 @@ def send_due_reminders(rt, today_: date) -> list[tuple[str, int]]:
 
 
 def remind(session: Session, rt, case: Case, form: CitizenForm, days: int, today_: date, marks: list[str]) -> None:
-    recipients = handler_addresses(rt.config, case.owner_actor or rt.config.identity.actor)
+    from .notices import context, reminder_people
+
+    recipients = reminder_people(rt.config, case)
     cases.change(session, case, on=form, action="deadline_reminder",
                  reminders_sent=",".join([*[m for m in form.reminders_sent.split(",") if m], *marks]))
-    days_left = (case.deadline - today_).days
     if not recipients:
         cases.note(session, case, "deadline_reminder_impossible",
                    detail={"days_before": days, "reason": f"no handlers or contact for {case.owner_actor!r}"})
         return
+    escalation = rt.config.citizen.escalation_address if days == OVERDUE else ""
+    if escalation:
+        cases.note(session, case, "deadline_escalated", detail={"to": escalation, "deadline": case.deadline})
     cases.send(session, rt, case, "deadline_reminder",
-               {"title": title(case.form_type), "deadline": nb_date(case.deadline), "days_left": days_left,
-                "owner": _actor_name(rt.config, case.owner_actor),
-                "answering": _actor_name(rt.config, case.answering_actor),
-                "received": nb_date(case.received_at), "extended": form.extension_months > 0},
-               to=recipients, purpose="deadline_reminder", auto_submitted="auto-generated")
-
-
-def _actor_name(config, actor_id: str | None) -> str:
-    actor = config.actor_by_id(actor_id) if actor_id else None
-    return actor.name if actor else (actor_id or "ikke satt")
+               {**context(rt.config, case), "days_left": (case.deadline - today_).days,
+                "extended": form.extension_months > 0, "escalated": bool(escalation)},
+               to=recipients, cc=[escalation] if escalation else [],
+               purpose="deadline_overdue" if escalation else "deadline_reminder", auto_submitted="auto-generated")
 
 
 # -- extension ---------------------------------------------------------------------------------
@@ -191,7 +195,7 @@ def extend(session: Session, rt, case: Case, form: CitizenForm, *, months: int |
                  reason=reason.strip(), deadline=new)
     if form.reply_address:
         cases.send(session, rt, case, "citizen_extension_notice",
-                   {"deadline": nb_date(new), "reason": reason.strip()},
+                   {"deadline": nb_date(new), "months": months},
                    to=[form.reply_address], purpose="extension_notice", who=who)
     else:
         cases.note(session, case, "extension_notice_due_by_post", who=who, message_pk=message_pk,

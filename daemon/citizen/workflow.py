@@ -34,6 +34,7 @@ from ..registry import cases, states, store
 from ..registry.models import Case, CitizenForm, Message, as_utc, utcnow
 from .deadlines import OSLO, NotAllowed, deadline_for, nb_date, title
 from .forms import FIELD_KEYS, FormReading, extract_fields, missing_fields, pdf_text, read_form
+from .notices import UNKNOWN, context, intake
 
 FIELD_COLUMNS = ("identity_number", "name", "address", "phone", "email", "institution", "period", "free_text")
 LOG_FORMS = ("access_log", "lookup_question")
@@ -148,7 +149,7 @@ def register(session: Session, rt, message: Message, sub: Submission) -> tuple[C
     case = cases.open_case(
         session, "citizen_form", who=sub.who, message_pk=message.id,
         reporter=sub.reply_address, reporter_name=fields.get("name", "")[:200], subject=title(reading.form_type),
-        form_type=reading.form_type, owner_actor=placement.owner, answering_actor=config.identity.actor or None,
+        form_type=reading.form_type or UNKNOWN, owner_actor=placement.owner, answering_actor=config.identity.actor or None,
         received_at=sub.received, deadline=deadline,
         flags=_flags("", needs_completion=not reading.complete, unrouted=placement.routed_by == "default"),
     )
@@ -173,18 +174,9 @@ def register(session: Session, rt, message: Message, sub: Submission) -> tuple[C
     elif sub.channel == "email":
         cases.note(session, case, "receipt_not_sent", detail={"reason": "no e-mail address of the citizen"})
     if reading.form_type in LOG_FORMS and config.citizen.log_followup_address:
-        cases.send(session, rt, case, "log_followup_notice", actor_names(config, case),
-                   to=[config.citizen.log_followup_address], purpose="log_followup_notice",
-                   auto_submitted="auto-generated")
+        _tell_log_followup(session, rt, case)
+    intake(session, rt, case, form)
     return case, False
-
-
-def actor_names(config, case: Case) -> dict:
-    def name(actor_id):
-        actor = config.actor_by_id(actor_id) if actor_id else None
-        return actor.name if actor else (actor_id or "ikke satt")
-    return {"title": title(case.form_type), "deadline": nb_date(case.deadline), "received": nb_date(case.received_at),
-            "owner": name(case.owner_actor), "answering": name(case.answering_actor)}
 
 
 def field_arguments(pairs: list[str]) -> dict[str, str]:
@@ -240,7 +232,7 @@ def complete(session: Session, rt, case: Case, form: CitizenForm, *, form_type: 
     missing = missing_fields(new_type, values)
     form_changes = {"fields_json": json.dumps(values, ensure_ascii=False), "missing": ",".join(missing),
                     **{k: v for k, v in fields.items() if k in FIELD_COLUMNS}}
-    case_changes = {"flags": _flags(case.flags, needs_completion=bool(missing) or new_type is None)}
+    case_changes = {"flags": _flags(case.flags, needs_completion=bool(missing) or new_type in (None, UNKNOWN))}
     if new_type != case.form_type:
         case_changes.update(form_type=new_type, subject=title(new_type))
         if not form.extension_months and case.received_at:
@@ -251,9 +243,20 @@ def complete(session: Session, rt, case: Case, form: CitizenForm, *, form_type: 
         if placement.routed_by != "default":
             case_changes.update(owner_actor=placement.owner, flags=_flags(case_changes["flags"], unrouted=False))
             form_changes["routed_by"] = placement.routed_by
+    old_type, old_owner = case.form_type, case.owner_actor
     cases.change(session, case, on=form, who=who, action="form_completed", **form_changes)
     cases.change(session, case, who=who, action="form_completed", **case_changes)
+    if new_type in LOG_FORMS and old_type not in LOG_FORMS and rt.config.citizen.log_followup_address:
+        _tell_log_followup(session, rt, case)
+    if case.owner_actor != old_owner:
+        intake(session, rt, case, form)
     return missing
+
+
+def _tell_log_followup(session: Session, rt, case: Case) -> None:
+    cases.send(session, rt, case, "log_followup_notice", context(rt.config, case),
+               to=[rt.config.citizen.log_followup_address], purpose="log_followup_notice",
+               auto_submitted="auto-generated")
 
 
 # -- acting on a case --------------------------------------------------------------------------
@@ -262,8 +265,10 @@ def set_owner(session: Session, rt, case: Case, actor_id: str, reason: str, *, w
               message_pk: int | None = None) -> None:
     if not reason:
         raise NotAllowed("bytte av eier krever en begrunnelse: #eier AKTØR BEGRUNNELSE")
-    cases.change(session, case, who=who, message_pk=message_pk, action="owner_changed", reason=reason,
-                 owner_actor=actor_id, flags=_flags(case.flags, unrouted=False))
+    changed = cases.change(session, case, who=who, message_pk=message_pk, action="owner_changed", reason=reason,
+                           owner_actor=actor_id, flags=_flags(case.flags, unrouted=False))
+    if "owner_actor" in changed:
+        intake(session, rt, case, form_of(session, case))  # the new owner is told, as at intake
 
 
 def confirm_source(session: Session, rt, case: Case, form: CitizenForm, text: str, *, who: str,
@@ -347,7 +352,7 @@ def ask_actor(session: Session, rt, case: Case, form: CitizenForm, actor_id: str
     cases.note(session, case, "actor_asked", who=who, message_pk=message_pk,
                detail={"actor": actor.id, "to": actor.contact})
     cases.send(session, rt, case, "actor_question",
-               {**actor_names(rt.config, case), "actor": actor.name, "question": question.strip()},
+               {**context(rt.config, case), "actor": actor.name, "question": question.strip()},
                to=[actor.contact], purpose="actor_question", auto_submitted=None, who=who)
     return actor.contact
 

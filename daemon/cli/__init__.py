@@ -8,8 +8,8 @@ import sys
 
 from .. import config as config_mod
 from .cases import cmd_actors, cmd_cases_export, cmd_cases_list, cmd_cases_show, cmd_report_escalations
-from .citizen import (cmd_cases_answer, cmd_cases_extend, cmd_forms_complete, cmd_forms_register,
-                      cmd_reminders_send)
+from .citizen import (cmd_cases_answer, cmd_cases_extend, cmd_cases_letter, cmd_forms_complete,
+                      cmd_forms_register, cmd_reminders_send)
 from .common import EX_TEMPFAIL  # noqa: F401  (part of the interface)
 from .meeting import cmd_digest, cmd_report_meeting, cmd_report_support
 from .mail import cmd_check_config, cmd_ingest, cmd_mailboxes_check, cmd_reprocess, cmd_run, cmd_stats
@@ -75,10 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--statsforvalter-notice", action="store_true",
                    help="the answer told the citizen of the right to complain to the Statsforvalter "
                         "(required with --refused)")
+    p.add_argument("--letter", metavar="FILE.pdf", help="the letter that was posted (as `cases letter` wrote it): "
+                   "kept on the case")
     p.set_defaults(func=cmd_cases_answer)
+    p = cases.add_parser("letter", help="write a citizen case's letter (answer, extension or referral) as PDF")
+    p.add_argument("id")
+    p.add_argument("--pdf", required=True, metavar="FILE", help="where to write the PDF")
+    p.add_argument("--kind", choices=("answer", "extension", "referral"),
+                   help="which letter (default: the one the case needs now)")
+    p.add_argument("--text", help="the answer's own words, printed in the letter")
+    p.add_argument("--today", metavar="DATE", help="the letter's date (default: today)")
+    p.set_defaults(func=cmd_cases_letter)
     p = cases.add_parser("extend", help="extend a citizen case's deadline (up to two months, with a reason)")
     p.add_argument("id")
-    p.add_argument("--reason", required=True, help="why; it is sent to the citizen")
+    p.add_argument("--reason", required=True, help="why; it stays on the case and goes into the extension "
+                   "letter (`cases letter`), never into a mail")
     p.add_argument("--months", type=int, help="how many more months (default: all that remain of two)")
     p.add_argument("--today", metavar="DATE", help="act as if it were DATE")
     p.set_defaults(func=cmd_cases_extend)

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from .. import views
 from ..pii import mask_identity_numbers
+from .citizen import print_follow_ups
 from .common import case_data, date_arg, open_runtime
 
 
@@ -73,6 +74,7 @@ def cmd_cases_show(args) -> int:
     print("\nmessages:")
     for m in data["messages"]:
         print(f"  #{m['id']} {m['direction']:<3} {m['status']:<9} {m['received_at']} {m['from']} {m['subject'][:60]}")
+    print_follow_ups(data)
     print("\naudit trail:")
     for e in data["audit"]:
         detail = json.dumps(e["detail"], ensure_ascii=False)

@@ -1,9 +1,11 @@
-"""Commands of the citizen workflow: forms register/complete, cases answer/extend, reminders."""
+"""Commands of the citizen workflow: forms register/complete, cases answer/extend/letter,
+reminders, and the later messages `cases show` prints."""
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from sqlmodel import Session
 
@@ -44,11 +46,67 @@ def cmd_cases_answer(args) -> int:
     if on is None:
         return 2
 
+    letter = None
+    if args.letter:
+        try:
+            letter = Path(args.letter).read_bytes()
+        except OSError as exc:
+            print(f"--letter {args.letter}: cannot read: {exc.strerror}", file=sys.stderr)
+            return 1
+
     def step(session, rt, case, form):
+        from ..citizen import letters
+
         workflow.answer(session, rt, case, form, on=on, who=acting_user(), today_=today(), refused=args.refused,
                         reason=args.reason or "", statsforvalter_notice=args.statsforvalter_notice)
-        return f"{case.id}: answered by post on {on.isoformat()}; closed"
+        if letter is not None:
+            letters.keep(session, case, letter, Path(args.letter).name, who=acting_user())
+        kept = f"; the letter {Path(args.letter).name} is kept on the case" if letter is not None else ""
+        return f"{case.id}: answered by post on {on.isoformat()}; closed{kept}"
     return _citizen_step(args, step)
+
+
+def cmd_cases_letter(args) -> int:
+    day = date_arg(args.today, "--today")
+    if day is None:
+        return 2
+
+    def step(session, rt, case, form):
+        from ..citizen import letters
+        from ..citizen.deadlines import NotAllowed
+        from ..registry import cases
+
+        kind, data = letters.write(rt, case, form, args.kind, text=args.text or "", today_=day)
+        try:
+            Path(args.pdf).write_bytes(data)
+        except OSError as exc:
+            raise NotAllowed(f"--pdf {args.pdf}: cannot write: {exc.strerror}") from None
+        cases.note(session, case, "letter_written", who=acting_user(), detail={"kind": kind, "file": args.pdf})
+        then = f", then record it: sakspost cases answer {case.id} --by post --letter {args.pdf}" \
+            if kind == "answer" and case.state != "closed" else ""
+        return f"{case.id}: {kind} letter written to {args.pdf} ({len(data)} bytes); post it{then}"
+    return _citizen_step(args, step)
+
+
+FOLLOW_UP_ACTIONS = ("message_received", "actor_answer_received", "duplicate_received")
+
+
+def print_follow_ups(data: dict) -> None:
+    """The text of what came on a citizen case after the form: the citizen's later mail and
+    other actors' answers (masked as DATA is)."""
+    if data.get("kind") != "citizen_form":
+        return
+    pks = {e["message"]: e["action"] for e in data["audit"] if e["action"] in FOLLOW_UP_ACTIONS and e["message"]}
+    inbound = [m for m in data["messages"] if m["direction"] == "in"]
+    later = [m for m in inbound[1:] if m["id"] in pks]
+    if not later:
+        return
+    print("\nlater messages:")
+    for m in later:
+        what = "answer from an actor" if pks[m["id"]] == "actor_answer_received" else "message"
+        print(f"  #{m['id']} {m['received_at']} {m['from']} ({what})")
+        for text_line in (m["text"] or "").strip().splitlines() or ["(no text)"]:
+            print(f"    {text_line}")
 
 
 def cmd_cases_extend(args) -> int:
@@ -67,8 +125,6 @@ def cmd_cases_extend(args) -> int:
 
 
 def cmd_forms_register(args) -> int:
-    from pathlib import Path
-
     from ..citizen import workflow
     from ..citizen.deadlines import NotAllowed, today
 
@@ -141,6 +197,7 @@ def cmd_reminders_send(args) -> int:
         print(json.dumps([{"id": case_id, "days_before": days} for case_id, days in sent], indent=2))
     else:
         for case_id, days in sent:
-            print(f"{case_id}: reminder {days} day(s) before the deadline queued")
+            print(f"{case_id}: " + ("the deadline has passed: overdue notice queued, escalated" if days < 0 else
+                                    f"reminder {days} day(s) before the deadline queued"))
         print(f"{len(sent)} reminder(s) queued for {day.isoformat()}")
     return 0

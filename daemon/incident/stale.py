@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from ..citizen.deadlines import handler_addresses
 from ..config import SEVERITIES
 from ..meeting.report import STATE_NB
 from ..registry import cases, states
@@ -53,8 +52,8 @@ def send_stale_reminders(rt, now: datetime) -> list[tuple[str, int]]:
 
 def remind(session: Session, rt, case: Case, idle_days: int, limit: int) -> None:
     lead = case.lead_actor or rt.config.identity.actor
-    recipients = handler_addresses(rt.config, lead)
     actor = rt.config.actor_by_id(lead) if lead else None
+    recipients = actor.reached_at() if actor else []
     cases.note(session, case, "stale_reminder", detail={"idle_days": idle_days, "stale_days": limit,
                                                         "lead": lead, "to": recipients})
     if not recipients:

@@ -2,14 +2,15 @@
 threaded there, carries handlers' commands, or is another actor's answer to our question.
 
 The citizen's own mail on the case is kept and never answered automatically: nothing they wrote
-is echoed back by e-mail.
+is echoed back by e-mail. The citizen's later mail and another actor's answer are told to the
+owner's people (`citizen.notices.followup`), without what they say.
 """
 
 from __future__ import annotations
 
 from sqlmodel import Session
 
-from ...citizen import workflow
+from ...citizen import notices, workflow
 from ...citizen.deadlines import local_date
 from ...citizen.forms import read_form
 from ...incident.fields import own_text
@@ -46,8 +47,10 @@ def reply(session: Session, rt, message, mail, verdict) -> None:
     elif workflow.answers_a_question(session, case, mail):
         cases.attach_message(session, case, message, who=sender, action="actor_answer_received",
                              detail={"matched_by": verdict.reason})
+        notices.followup(session, rt, case, message, kind="actor_answer", sender=sender)
     else:
         cases.attach_message(session, case, message, who=sender, detail={"matched_by": verdict.reason})
         if lines:  # not a handler's: recorded, and (unlike incidents) not answered, to echo nothing
             cases.note(session, case, "command_refused", who=sender, message_pk=message.id,
                        detail={"commands": len(lines), "reason": "not a handler of an involved actor"})
+        notices.followup(session, rt, case, message, kind="message", sender=sender)

@@ -1,7 +1,8 @@
 """citizen_form: mail that reached an address or mailbox with the citizen_forms role.
 
 Everything sent there is a citizen's inquiry; the form reader decides which of the five forms
-it is, and a form it cannot read still becomes a case marked for manual completion. Asked
+it is, and a form it cannot read still becomes a case marked for manual completion (of type
+`unknown` when not even its type can be told, until a handler sets it with `#skjema`). Asked
 before the auto-reply rule, because helsenorge.no's system may send a citizen's form as an
 automatic mail: automatic mail counts only when it is recognisably one of the five forms (its
 receipt then goes to the form's E-post field, never to the system that sent it); any other
