@@ -8,6 +8,7 @@ receiving front and the parse helper import it too.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from email import _header_value_parser as grammar  # the parser behind email.headerregistry
@@ -60,6 +61,23 @@ def read_mailbox(values: list[str]) -> Mailbox:
     if len(values) > 1:
         return Mailbox(problem=f"{len(values)} headers")
     raw = _FOLD.sub("", str(values[0]))
+    plain = _PLAIN.fullmatch(raw) if raw.isascii() and "=?" not in raw and len(raw) < 500 else None
+    address = plain and (plain.group("address") or plain.group("bare"))
+    if address and is_address(address):
+        # the plain shapes nearly every mail has: `addr`, `<addr>`, `Name <addr>`, `"Name" <addr>`
+        # (the parser reads them the same, a test holds; it costs a tenth of a message's parse)
+        name = plain.group("quoted") if plain.group("quoted") is not None else (plain.group("atoms") or "")
+        return Mailbox(address=address.lower(), name=" ".join(name.split()))
+    return _read_mailbox(raw)
+
+
+# a display name of atoms (letters, digits, spaces and - . ' _), or quoted without escapes
+_PLAIN = re.compile(r'\s*(?:(?:"(?P<quoted>[^"\\\x00-\x1f\x7f]*)"|(?P<atoms>[A-Za-z0-9 _\'-]+?))?\s*<'
+                    r'(?P<address>[^<>\s]+)>|(?P<bare>[^<>\s"(),:;]+))\s*')
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_mailbox(raw: str) -> Mailbox:
     try:
         parsed, rest = grammar.get_address_list(raw)
         mailboxes = parsed.all_mailboxes

@@ -93,3 +93,19 @@ def test_headers_are_stored_alike_whoever_parsed_the_mail():
         assert handed_over.encoded_headers and here.encoded_headers == ""
         assert headers_json(handed_over) == headers_json(here)
         assert json.loads(headers_json(here)) == [list(field) for field in here.headers]
+
+
+FROM_VALUES = ["kari@x.example", "<kari@x.example>", "Kari Nordmann <kari@x.example>", '"Nordmann, Kari" <kari@x.example>',
+               '"Kari \\"K\\" N" <k@x.example>', "O'Brien <o@x.example>", "Kari S. Nordmann <k@x.example>",
+               "a@b.example, c@d.example", "Kari <kari@x", '"Kari" <kari@x.example> (c)', "  kari@x.example  ",
+               "Kari<kari@x.example>", '"" <k@x.example>', "grp: a@b.example;", "x <a@b.example>>", "foo",
+               "=?utf-8?q?Kari=0D=0Ax:_kari.drift@sykehus.example?= <attacker@evil.example>", "<>", "Kari <>"]
+
+
+@pytest.mark.parametrize("value", FROM_VALUES)
+def test_the_plain_from_shapes_read_as_the_parser_reads_them(value):
+    """read_mailbox reads the plain shapes of From without the stdlib's address parser; it must
+    come to exactly what that parser (and our strict checks on it) comes to."""
+    from daemon import rfc5322
+
+    assert rfc5322.read_mailbox([value]) == rfc5322._read_mailbox.__wrapped__(value)
