@@ -37,6 +37,7 @@ PDF_CPU_SECONDS = 15
 PDF_MEMORY_BYTES = 768 * 1024 * 1024
 MAX_PDF_PAGES = 5000
 MAX_DEPTH = 3
+PDF_TAIL = 65536
 
 TEXT_TYPES = frozenset({
     "application/json", "application/xml", "application/csv", "application/x-ndjson", "application/ld+json",
@@ -159,7 +160,11 @@ def _mail_text(data: bytes, depth: int) -> Extracted:
 
 
 def pdf_text(data: bytes) -> Extracted:
-    """All text of a PDF, read in a child process under limits; incomplete if it was not read in full."""
+    """All text of a PDF, read in a child process under limits; incomplete if it was not read in full.
+    Bytes with no end-of-file marker in their last `PDF_TAIL` bytes are no PDF a reader opens in
+    full: they are reported at once, without a process."""
+    if b"%%EOF" not in data[-PDF_TAIL:] and b"startxref" not in data[-PDF_TAIL:]:
+        return Extracted("pdf", "", False, "no end-of-file marker: not a complete PDF")
     try:
         done = subprocess.run([sys.executable, "-m", "daemon.attachments"], input=data, capture_output=True,
                               timeout=PDF_SECONDS, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},

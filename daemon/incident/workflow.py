@@ -159,8 +159,9 @@ def escalate_to_nhn(session: Session, rt, case: Case, *, who: str, reason: str) 
     nhn = nhn_actor_id(rt.config)
     if nhn:
         cases.add_actor(session, case, nhn, "member", who=who)
-    send_outside(session, rt, case, "nhn_forward", {"case": shown, "reporter_actor": actor_context(rt.config, case.actor)},
-                 removed, to=[intake], purpose="nhn_forward", auto_submitted=rt.config.nhn.auto_submitted or None,
+    send_outside(session, rt, case, "nhn_forward",
+                 {"case": shown, "reporter_actor": actor_context(rt.config, case.actor)}, removed,
+                 to=[intake], purpose="nhn_forward", auto_submitted=rt.config.nhn.auto_submitted or None,
                  attachments=attachments, who=who)
     return True
 
@@ -169,7 +170,8 @@ def send_outside(session: Session, rt, case: Case, template: str, context: dict,
                  who: str = "system", **send) -> None:
     """Queue a mail to other organisations, scrubbed by REMOVED (a `pii.disclosure.Disclosure`),
     with its footer and the withheld attachments named, and audit what was removed beside it."""
-    cases.send(session, rt, case, template, {**context, "withheld": removed.withheld, "removed": disclosure.Footer(removed)},
+    footer = disclosure.Footer(removed)
+    cases.send(session, rt, case, template, {**context, "withheld": removed.withheld, "removed": footer},
                purpose=purpose, who=who, **send)
     detail = removed.audit_detail(purpose)
     if detail is not None:

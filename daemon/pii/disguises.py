@@ -141,8 +141,16 @@ def _bytes_text(data: bytes) -> list[str]:
     return texts
 
 
+def _maybe_base64(blob: str) -> bool:
+    """Not a plain word: base64 of text has digits, `+`, `/`, padding or capitals inside it."""
+    return (blob.endswith("=") or any(c.isdigit() or c in "+/_-" for c in blob)
+            or sum(c.isupper() for c in blob[1:]) >= 2)
+
+
 def _base64_spans(text: str):
     for m in _BASE64.finditer(text):
+        if not _maybe_base64(m.group()):
+            continue
         blob = m.group().rstrip("=")
         blob += "=" * (-len(blob) % 4)
         for decode in (base64.b64decode, base64.urlsafe_b64decode):

@@ -33,7 +33,8 @@ OLD_DATE_YEARS = 10
 _NAME_WORD = r"[A-ZÆØÅÄÖÜÉ][a-zæøåäöüéèáóíú'’]+(?:-[A-ZÆØÅ][a-zæøåäöüéèáó]+)?"
 _NAME = rf"{_NAME_WORD}(?:[ \t]+(?:(?:von|van|de|af|da|di|le|la)[ \t]+)?{_NAME_WORD}){{0,3}}"
 _MONTHS = "|".join(words.MONTHS)
-_DATE = (r"(?:\d{1,2}\.\s?\d{1,2}\.\s?(?:\d{4}|\d{2})(?!\d)|(?:19|20)\d{2}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/(?:\d{4}|\d{2})(?!\d)"
+_DATE = (r"(?:\d{1,2}\.\s?\d{1,2}\.\s?(?:\d{4}|\d{2})(?!\d)|(?:19|20)\d{2}-\d{2}-\d{2}"
+         r"|\d{1,2}/\d{1,2}/(?:\d{4}|\d{2})(?!\d)"
          rf"|\d{{1,2}}\.?\s+(?i:{_MONTHS})\.?\s+\d{{4}})")
 _BIRTH_WORDS = r"f\.|født|fødd|fødselsdato|f\.\s?dato|fdato|f\.d\.|dob|birth[_ ]?date|date[_ ]?of[_ ]?birth|birthdate"
 
@@ -50,12 +51,15 @@ _DIAGNOSIS = re.compile(r"(?i)(?<![\w-])(?:" + "|".join(words.DIAGNOSES) + r"|[\
                         + "|".join(words.DIAGNOSIS_STEMS) + r"))(?![\w-])")
 _DOTTED_CODE = re.compile(r"(?<![\w.])[A-TV-Z][0-9]{2}\.[0-9]{1,2}(?!\w|\.\w)")
 _BARE_CODE = re.compile(r"(?<![\w.-])[A-Z][0-9]{2}(?![\w-]|\.\w)")
-_CODE_CONTEXT = re.compile(r"(?i)icd|icpc|diagnos|\bdx\b|\bkoden?\b|\bkoder\b")
+_CODE_CONTEXT = re.compile(r"(?i)icd|icpc|diagnos|\bdx\b|\bkode[nrt]?\b")
 _NAME_BEFORE = re.compile(rf"(?P<name>{_NAME})[ \t]*(?:,|\(|)[ \t]*(?:(?i:{_BIRTH_WORDS})[ \t]*:?[ \t]*)?$")
 _NAME_BEFORE_DIAGNOSIS = re.compile(
     rf"(?P<name>{_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{1,3}})[ \t]*(?:,|\(|(?i:har fått|har|med|fikk|"
     r"er diagnostisert med|diagnostisert med|lider av))[ \t]*(?:(?i:diagnosen|diagnose)[ \t]*:?[ \t]*)?$")
 _NAMEISH_VALUE = re.compile(r"[A-ZÆØÅÄÖÜÉ][\w'’.-]*(?:\s+[\w'’.-]+){0,4}")
+_PERIOD_BEFORE = re.compile(r"(?i)(?:periode|perioden|fra|til|siden|mellom|from|since|between|to|f\.o\.m\.?|t\.o\.m\.?"
+                            r"|[-–])[\s:]*$")
+_PERIOD_AFTER = re.compile(r"\s*(?:[-–]|til|to)\s*\d")
 _NOTHING = re.compile(r"(?i)ingen|ukjent|ikke oppgitt|n/?a|none|null|-+|\?+")
 
 
@@ -74,6 +78,11 @@ def _is_old(text: str, today: date) -> bool:
     if year < 100:
         year += 2000 if year <= today.year % 100 else 1900
     return year <= today.year - OLD_DATE_YEARS
+
+
+def _in_period(text: str, start: int, end: int) -> bool:
+    """True for a date that bounds a period ("Periode: 01.04.2016 - …", "fra 2015"), not a birth."""
+    return bool(_PERIOD_BEFORE.search(text[max(0, start - 30):start]) or _PERIOD_AFTER.match(text, end))
 
 
 def _name_ok(name: str, keep: frozenset[str]) -> bool:
@@ -135,7 +144,8 @@ def find_health_data(text: str, *, keep=(), known_names=(), today: date | None =
             out.append(Finding(start, start + len(name), "name"))
             names.add(name)
     births = [(m.start("date"), m.end("date")) for m in _BIRTH.finditer(text)]
-    births += [(m.start(), m.end()) for m in _ANY_DATE.finditer(text) if _is_old(m.group(), today)]
+    births += [(m.start(), m.end()) for m in _ANY_DATE.finditer(text)
+               if _is_old(m.group(), today) and not _in_period(text, m.start(), m.end())]
     for start, end in births:
         out.append(Finding(start, end, "birth_date"))
         _name_before(text, start, _NAME_BEFORE, keep_set, out, names)
@@ -147,8 +157,8 @@ def find_health_data(text: str, *, keep=(), known_names=(), today: date | None =
         out.append(Finding(m.start(), m.end(), "diagnosis_code"))
     diagnosis_ends = [end for _, end in diagnoses] + [f.end for f in out if f.kind == "diagnosis"]
     for m in _BARE_CODE.finditer(text):
-        before = text[max(0, m.start() - 30):m.start()]
-        if _CODE_CONTEXT.search(before) or any(0 <= m.start() - e <= 3 for e in diagnosis_ends):
+        around = text[max(0, m.start() - 30):m.start()] + " " + text[m.end():m.end() + 12]
+        if _CODE_CONTEXT.search(around) or any(0 <= m.start() - e <= 3 for e in diagnosis_ends):
             out.append(Finding(m.start(), m.end(), "diagnosis_code"))
     for name in {*names, *known_names}:
         if not name or not _name_ok(name, keep_set):
