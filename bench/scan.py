@@ -58,5 +58,5 @@ def measure(files: list[Path]) -> dict:
         removed += bool(result.counts or result.withheld)
     n = max(1, len(mails))
     return {"messages": len(mails), "redact_mean_us": sum(redact) / n * 1e6,
-            "redact_p99_us": _percentile(redact, 0.99) * 1e6, "scan_mean_us": sum(full) / n * 1e6, "scan_p99_us": _percentile(full, 0.99) * 1e6,
-            "messages_with_removals": removed}
+            "redact_p99_us": _percentile(redact, 0.99) * 1e6, "scan_mean_us": sum(full) / n * 1e6,
+            "scan_p99_us": _percentile(full, 0.99) * 1e6, "messages_with_removals": removed}

@@ -85,3 +85,12 @@ def test_a_message_id_header_loses_its_number():
 def test_numbers_that_are_not_identity_numbers_stay():
     text = "Tlf 55 55 55 55, ordre 12345678901, kl 08:15 den 25.11.2026, sak SAK-2026-000042"
     assert pii.redact_identity_numbers(text) == text
+
+
+def test_every_character_with_a_digit_value_is_folded():
+    import sys
+    import unicodedata
+
+    from daemon.pii.disguises import fold_digits
+    digits = [chr(i) for i in range(0x80, sys.maxunicode + 1) if unicodedata.digit(chr(i), None) is not None]
+    assert fold_digits("".join(digits)) == "".join(str(unicodedata.digit(c)) for c in digits)

@@ -36,18 +36,21 @@ _GROUP = re.compile(r"[0-9]+")
 _ESCAPE = re.compile(
     r"&#[xX]([0-9a-fA-F]{1,6});?"          # 1: hexadecimal character reference
     r"|&#([0-9]{1,7});?"                  # 2: decimal character reference
-    r"|(&[A-Za-z][A-Za-z0-9]{1,9};)"       # 3: named character reference
+    r"|&([A-Za-z][A-Za-z0-9]{1,9};)"       # 3: named character reference
     r"|\\u\{?([0-9a-fA-F]{4,6})\}?"        # 4: JSON, JavaScript, Python
     r"|\\U([0-9a-fA-F]{8})"                # 5
     r"|\\x\{?([0-9a-fA-F]{2,4})\}?"        # 6
     r"|\\(0[0-7]{2})"                     # 7: octal
     r"|\\([^\r\n])"                       # 8: \t, \n, \/ and the like
-    r"|(=\r?\n)"                          # 9: quoted-printable soft line break
+    r"|=(\r?\n)"                          # 9: quoted-printable soft line break
     r"|=([0-9A-Fa-f]{2})"                 # 10: quoted-printable
     r"|%([0-9A-Fa-f]{2})"                 # 11: URL
 )
 _BACKSLASH = {"t": "\t", "n": "\n", "r": "\r", "f": "\f", "v": "\v", "b": " ", "s": " "}
-_BASE64 = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{12,}={0,2}")
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")  # leftmost and greedy: a whole run
+# Base64 of text has digits, `+`, `/`, padding or capitals inside it; a word has none of them.
+_BASE64_HINT = re.compile(r"[0-9+/]|=$|.[A-Z][a-z]*[A-Z]")
+_ASCII_DIGITS = "0123456789"
 
 
 class _Fold(dict):
@@ -63,9 +66,22 @@ class _Fold(dict):
 _FOLD = _Fold()
 
 
+# A digit that is not ASCII: any decimal digit (Unicode Nd), and the characters with a digit
+# value that are not decimal (superscripts, circled, parenthesised; Unicode 14, checked by a test).
+_OTHER_DIGIT = re.compile(
+    r"(?![0-9])\d|[\u00b2\u00b3\u00b9\u1369-\u1371\u19da\u2070\u2074-\u2079\u2080-\u2089\u2460-\u2468"
+    r"\u2474-\u247c\u2488-\u2490\u24ea\u24f5-\u24fd\u24ff\u2776-\u277e\u2780-\u2788\u278a-\u2792"
+    r"\U00010a40-\U00010a43\U00010e60-\U00010e68\U00011052-\U0001105a\U0001f100-\U0001f10a]")
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
 def fold_digits(text: str) -> str:
     """TEXT with every digit of any script or compatibility form as an ASCII digit (length kept)."""
-    return text if text.isascii() else text.translate(_FOLD)
+    if text.isascii() or not any(_OTHER_DIGIT.match(c) for c in set(_NON_ASCII.findall(text))):
+        return text
+    return text.translate(_FOLD)
 
 
 def _numbers_in(view: str):
@@ -91,7 +107,7 @@ def _decoded(match: re.Match) -> str:
     if soft is not None:
         return ""
     if named is not None:
-        return html.unescape(named)
+        return html.unescape("&" + named)
     if other is not None:
         return _BACKSLASH.get(other, other)
     code = hexa or u4 or u8 or x or qp or url
@@ -141,15 +157,9 @@ def _bytes_text(data: bytes) -> list[str]:
     return texts
 
 
-def _maybe_base64(blob: str) -> bool:
-    """Not a plain word: base64 of text has digits, `+`, `/`, padding or capitals inside it."""
-    return (blob.endswith("=") or any(c.isdigit() or c in "+/_-" for c in blob)
-            or sum(c.isupper() for c in blob[1:]) >= 2)
-
-
 def _base64_spans(text: str):
     for m in _BASE64.finditer(text):
-        if not _maybe_base64(m.group()):
+        if _BASE64_HINT.search(m.group()) is None:  # a plain word or identifier, not base64
             continue
         blob = m.group().rstrip("=")
         blob += "=" * (-len(blob) % 4)
@@ -158,12 +168,19 @@ def _base64_spans(text: str):
                 data = decode(blob)
             except (binascii.Error, ValueError):
                 continue
-            if any(_spans(t, nested=True) for t in _bytes_text(data)):
+            if any(_decoded_holds_number(t) for t in _bytes_text(data)):
                 yield m.start(), m.end(), ""
                 break
 
 
-def _spans(text: str, *, nested: bool = False) -> list[tuple[int, int, str]]:
+def _decoded_holds_number(text: str) -> bool:
+    """Whether text decoded from base64 holds a number (literally: no escapes inside base64)."""
+    if sum(map(text.count, _ASCII_DIGITS)) < 11:
+        return False
+    return next(_numbers_in(fold_digits(text)), None) is not None
+
+
+def _spans(text: str) -> list[tuple[int, int, str]]:
     """Spans of TEXT holding a valid number, merged, in order, with the number's digits."""
     if not text:
         return []
@@ -172,8 +189,7 @@ def _spans(text: str, *, nested: bool = False) -> list[tuple[int, int, str]]:
     if escaped is not None:
         view, starts, ends = escaped
         found += [(starts[b], ends[e - 1], digits) for b, e, digits in _numbers_in(view)]
-    if not nested:
-        found += list(_base64_spans(text))
+    found += list(_base64_spans(text))
     if not found:
         return []
     found.sort()

@@ -47,8 +47,8 @@ _YEAR = re.compile(r"(?:19|20)\d{2}|(?<=[./])\d{2}$")
 _LABEL = re.compile(
     r"(?im)(?<![\w-])(?P<label>" + "|".join(words.LABEL_PATTERNS) + r")[ \t]*[:=][ \t]*"
     r"(?P<value>\"[^\"\n]{1,200}\"|'[^'\n]{1,200}'|[^\n,;|&(]{1,200}?)[ \t]*(?=\s+[\w.-]{1,40}[:=]|[\n,;|&(]|$)")
-_DIAGNOSIS = re.compile(r"(?i)(?<![\w-])(?:" + "|".join(words.DIAGNOSES) + r"|[\w-]*?(?:"
-                        + "|".join(words.DIAGNOSIS_STEMS) + r"))(?![\w-])")
+_WORD = re.compile(r"[^\W\d_][\w-]*")
+_DIAGNOSIS_PHRASE = re.compile(r"(?i)(?<![\w-])(?:" + "|".join(words.DIAGNOSIS_PHRASES) + r")(?![\w-])")
 _DOTTED_CODE = re.compile(r"(?<![\w.])[A-TV-Z][0-9]{2}\.[0-9]{1,2}(?!\w|\.\w)")
 _BARE_CODE = re.compile(r"(?<![\w.-])[A-Z][0-9]{2}(?![\w-]|\.\w)")
 _CODE_CONTEXT = re.compile(r"(?i)icd|icpc|diagnos|\bdx\b|\bkode[nrt]?\b")
@@ -78,6 +78,17 @@ def _is_old(text: str, today: date) -> bool:
     if year < 100:
         year += 2000 if year <= today.year % 100 else 1900
     return year <= today.year - OLD_DATE_YEARS
+
+
+def _diagnoses(text: str) -> list[tuple[int, int]]:
+    """Spans of diagnoses: a phrase, a word of the list, or a compound ending in a medical stem."""
+    found = [(m.start(), m.end()) for m in _DIAGNOSIS_PHRASE.finditer(text)]
+    for m in _WORD.finditer(text):
+        word = m.group().lower()
+        last = word.rpartition("-")[2]
+        if last in words.DIAGNOSES or word.endswith(words.DIAGNOSIS_STEMS) or word in words.DIAGNOSES:
+            found.append((m.start(), m.end()))
+    return found
 
 
 def _in_period(text: str, start: int, end: int) -> bool:
@@ -149,7 +160,7 @@ def find_health_data(text: str, *, keep=(), known_names=(), today: date | None =
     for start, end in births:
         out.append(Finding(start, end, "birth_date"))
         _name_before(text, start, _NAME_BEFORE, keep_set, out, names)
-    diagnoses = [(m.start(), m.end()) for m in _DIAGNOSIS.finditer(text)]
+    diagnoses = _diagnoses(text)
     for start, end in diagnoses:
         out.append(Finding(start, end, "diagnosis"))
         _name_before(text, start, _NAME_BEFORE_DIAGNOSIS, keep_set, out, names)
