@@ -47,7 +47,9 @@ _ESCAPE = re.compile(
     r"|%([0-9A-Fa-f]{2})"                 # 11: URL
 )
 _BACKSLASH = {"t": "\t", "n": "\n", "r": "\r", "f": "\f", "v": "\v", "b": " ", "s": " "}
-_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")  # leftmost and greedy: a whole run
+# Base64 as MIME and encoded words write it (11 digits take 15 characters and a `=`); leftmost
+# and greedy, so a whole run. Not the URL-safe alphabet: `-` and `_` join case numbers and names.
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{15,}={0,2}")
 # Base64 of text has digits, `+`, `/`, padding or capitals inside it; a word has none of them.
 _BASE64_HINT = re.compile(r"[0-9+/]|=$|.[A-Z][a-z]*[A-Z]")
 _ASCII_DIGITS = "0123456789"
@@ -163,14 +165,12 @@ def _base64_spans(text: str):
             continue
         blob = m.group().rstrip("=")
         blob += "=" * (-len(blob) % 4)
-        for decode in (base64.b64decode, base64.urlsafe_b64decode):
-            try:
-                data = decode(blob)
-            except (binascii.Error, ValueError):
-                continue
-            if any(_decoded_holds_number(t) for t in _bytes_text(data)):
-                yield m.start(), m.end(), ""
-                break
+        try:
+            data = base64.b64decode(blob)
+        except (binascii.Error, ValueError):
+            continue
+        if any(_decoded_holds_number(t) for t in _bytes_text(data)):
+            yield m.start(), m.end(), ""
 
 
 def _decoded_holds_number(text: str) -> bool:
