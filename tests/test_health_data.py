@@ -94,3 +94,8 @@ def test_every_character_with_a_digit_value_is_folded():
     from daemon.pii.disguises import fold_digits
     digits = [chr(i) for i in range(0x80, sys.maxunicode + 1) if unicodedata.digit(chr(i), None) is not None]
     assert fold_digits("".join(digits)) == "".join(str(unicodedata.digit(c)) for c in digits)
+
+
+def test_a_kept_name_keeps_only_its_own_words():
+    text = "Pasient: Ola, meldt av Nikolai Berg (Pasient: Nikolai Berg er ikke pasient)"
+    assert found(text, keep=["nikolai.berg@sykehus.example"]) == [("name", "Ola")]

@@ -60,6 +60,7 @@ _NAMEISH_VALUE = re.compile(r"[A-ZÆØÅÄÖÜÉ][\w'’.-]*(?:\s+[\w'’.-]+){0
 _PERIOD_BEFORE = re.compile(r"(?i)(?:periode|perioden|fra|til|siden|mellom|from|since|between|to|f\.o\.m\.?|t\.o\.m\.?"
                             r"|[-–])[\s:]*$")
 _PERIOD_AFTER = re.compile(r"\s*(?:[-–]|til|to)\s*\d")
+_NAME_PARTS = re.compile(r"[^\W\d_]+")
 _NOTHING = re.compile(r"(?i)ingen|ukjent|ikke oppgitt|n/?a|none|null|-+|\?+")
 
 
@@ -97,12 +98,12 @@ def _in_period(text: str, start: int, end: int) -> bool:
 
 
 def _name_ok(name: str, keep: frozenset[str]) -> bool:
-    parts = name.split()
-    if not parts or all(p.lower() in words.NOT_NAMES for p in parts):
+    """A patient's name: not only role words, and not made only of the words of a kept name
+    (the reporter's "Kari Nordmann" keeps "Kari Nordmann" and "Kari", not "Ola Nordmann")."""
+    parts = [p.lower() for p in _NAME_PARTS.findall(name)]
+    if not parts or all(p in words.NOT_NAMES for p in parts):
         return False
-    if name.lower() in keep:
-        return False
-    return not any(k and (name.lower() in k) for k in keep)
+    return not all(p in keep for p in parts)
 
 
 def _trim_name(name: str) -> str:
@@ -144,7 +145,7 @@ def find_health_data(text: str, *, keep=(), known_names=(), today: date | None =
     if not text:
         return []
     today = today or date.today()
-    keep_set = frozenset(k.lower() for k in keep if k)
+    keep_set = frozenset(p.lower() for k in keep if k for p in _NAME_PARTS.findall(k))
     names: set[str] = set()
     out: list[Finding] = []
     _labelled(text, keep_set, out, names)
