@@ -99,3 +99,22 @@ def test_every_character_with_a_digit_value_is_folded():
 def test_a_kept_name_keeps_only_its_own_words():
     text = "Pasient: Ola, meldt av Nikolai Berg (Pasient: Nikolai Berg er ikke pasient)"
     assert found(text, keep=["nikolai.berg@sykehus.example"]) == [("name", "Ola")]
+
+
+def test_attachments_go_scrubbed_or_are_withheld():
+    from types import SimpleNamespace as Att
+
+    from pdfs import make_pdf
+    d = disclosure.Disclosure(keep=["Kari Nordmann"])
+    shared = d.attachments([
+        Att(filename="gateway.log", content_type="application/octet-stream",
+            data="08:15 oppslag feilet, pasient=Ola Nordmann, Tromsø\n".encode("cp1252")),
+        Att(filename="ren.pdf", content_type="application/pdf", data=make_pdf()),
+        Att(filename="journal.pdf", content_type="application/pdf",
+            data=make_pdf(text_on={1: "Pasient Ola Nordmann har diabetes"})),
+    ])
+    assert [(s.filename, s.content_type) for s in shared] == [("gateway.log", "text/plain"),
+                                                              ("ren.pdf", "application/pdf")]
+    assert shared[0].data.decode() == "08:15 oppslag feilet, pasient=[pasientopplysning fjernet], Tromsø\n"
+    assert d.withheld == ["journal.pdf"]
+    assert d.audit_detail("nhn_forward")["withheld"] == [{"attachment": "journal.pdf", "reason": "holds patient data"}]

@@ -24,7 +24,7 @@ from urllib.parse import unquote
 import pytest
 from conftest import Relay, Sakspost, incident_mail, relay_config, wait_until
 from pdfs import make_pdf
-from test_incident import ACTORS, HANDLER, INTAKE, REPORTER, command
+from test_incident import ACTORS, INTAKE, REPORTER, command
 
 NUMBERS = ("31129956715", "71129956709", "31429956679", "02013299903")
 FNR = NUMBERS[0]

@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from .. import attachments as extraction
-from .disguises import DEFAULT_REPLACEMENT, identity_number_spans, redact_identity_numbers
+from .disguises import DEFAULT_REPLACEMENT, identity_number_spans
 from .health import Finding, find_health_data
 
 MARKER = "[pasientopplysning fjernet]"
@@ -98,7 +98,7 @@ class Disclosure:
 
     def attachment(self, att, got: extraction.Extracted | None = None) -> Shared | None:
         """ATT as it may be sent, or None (and its name in `withheld`) if it may not go."""
-        name = redact_identity_numbers(att.filename or "") or att.content_type or "vedlegg"
+        name = self.scrub(att.filename or "", "vedleggsnavn") or att.content_type or "vedlegg"
         got = got or extraction.extract(att.filename or "", att.content_type or "", att.data)
         if not got.complete:
             return self._withhold(name, got.reason or "not read in full")
@@ -106,7 +106,10 @@ class Disclosure:
             text = self.scrub(got.text, f"vedlegg {name}")
             if self._residue(text, att.content_type or "", name):
                 return self._withhold(name, "patient data in markup")
-            return Shared(name, (att.content_type or "text/plain").split(";")[0], text.encode("utf-8"))
+            ctype = (att.content_type or "").split(";")[0].strip().lower()
+            if not (ctype.startswith("text/") or ctype in extraction.TEXT_TYPES or ctype.endswith(("+json", "+xml"))):
+                ctype = "text/plain"  # a log sent as application/octet-stream is sent as what it is
+            return Shared(name, ctype, text.encode("utf-8"))
         if self.findings(got.text):  # a PDF or a mail cannot be rewritten: it stays here
             return self._withhold(name, "holds patient data")
         return Shared(name, att.content_type or "application/octet-stream", bytes(att.data))
