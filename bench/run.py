@@ -13,7 +13,9 @@
    outbox); DATA→250 latency at full speed, then on a fresh daemon at a steady RATE per second;
 4. the daemon's peak resident memory over those runs, and its memory above idle while it
    receives, stores and processes one 25 MB message;
-5. one table (or, with --json, one object) with the machine it ran on.
+5. the patient-data scan per message on its own (bench/scan.py): the identity-number redaction
+   every outbound mail gets, and the whole scan a mail to another organisation gets;
+6. one table (or, with --json, one object) with the machine it ran on.
 
 Generated data goes to bench/out/ (ignored by git).
 """
@@ -38,7 +40,7 @@ if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "bench"
 
-from . import floor, load  # noqa: E402
+from . import floor, load, scan  # noqa: E402
 from .peer import ROOT, Daemon, Registry, daemon_env, sakspost_command, write_config  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -227,6 +229,8 @@ def run(args) -> dict:
         quiesce()
         log(f"daemon at {args.rate:g} msg/s, then one 25 MB message ...")
         paced, peak_b = measure_steady_and_big(steady, tmp / "steady", args.clients, args.rate)
+    log("patient-data scan per message ...")
+    scanned = scan.measure(files)
     # Each row against the faster of the floors measured just before and just after it: noise
     # can only make a ratio look worse, and a machine that slows down over the run (seen here:
     # the floor at the end 5-30 % below the one at the start) is not held against the rows
@@ -258,7 +262,7 @@ def run(args) -> dict:
         "big_message_mb": paced["big_message_bytes"] / MB,
         "big_message_rss_mb": paced["big_message_rss_mb"],
         "big_message_rss_over_size": paced["big_message_rss_mb"] * MB / paced["big_message_bytes"],
-        "ingest": ingest, "e2e": e2e, "steady": paced, "machine": info,
+        "ingest": ingest, "e2e": e2e, "steady": paced, "scan": scanned, "machine": info,
     }
     result["targets"] = {name: _meets(result[name], op, bound) for name, (op, bound) in TARGETS.items()}
     return result
@@ -310,6 +314,10 @@ def table(r: dict) -> str:
         f"{' / '.join(f'{x:.2f}' for x in r['e2e_ratio_runs'])} of the floor (the median round is shown); "
         f"floor before and after each row, each row against the faster of its two "
         f"({r['ingest_floor_msgs_per_s']:.0f} and {r['e2e_floor_msgs_per_s']:.0f} msg/s here)",
+        f"patient-data scan: identity numbers {r['scan']['redact_mean_us']:.0f} us a message "
+        f"(p99 {r['scan']['redact_p99_us']:.0f}), the whole scan of a mail to another organisation "
+        f"{r['scan']['scan_mean_us']:.0f} us (p99 {r['scan']['scan_p99_us']:.0f}); "
+        f"{r['scan']['messages_with_removals']} of {r['scan']['messages']} had something removed",
         f"ingest: {i['processes']} process(es), start-up included; end to end: {e['cases']} cases, "
         f"{e['outbox']} acknowledgements queued, {e['failed']} dead-lettered, "
         f"outbox delivered after {e['drained_seconds']:.1f} s",

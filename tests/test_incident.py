@@ -222,9 +222,10 @@ def test_export_shows_every_step_in_order(daemon, relay):
     data = json.loads(daemon.cli("cases", "export", case["id"], "--format", "json").stdout)
     actions = [e["action"] for e in data["audit"]]
     expected = ["opened", "message_received", "state_changed", "escalated_to_nhn", "actor_added", "mail_queued",
-                "mail_queued", "nhn_mail_received", "nhn_reference_recorded", "mail_queued", "message_received",
-                "resolution_recorded", "state_changed", "mail_queued", "commands_run", "mail_queued",
-                "message_received", "state_changed", "mail_queued", "commands_run", "mail_queued"]
+                "patient_data_removed", "mail_queued", "nhn_mail_received", "nhn_reference_recorded", "mail_queued",
+                "message_received", "resolution_recorded", "state_changed", "mail_queued", "commands_run",
+                "mail_queued", "message_received", "state_changed", "mail_queued", "patient_data_removed",
+                "commands_run", "mail_queued"]
     assert actions == expected
     assert all(e["at"] for e in data["audit"])
     assert FNR not in str(data)

@@ -143,9 +143,10 @@ def test_ten_and_twelve_digit_runs_are_not_matched():
     assert not pii.contains_identity_number("3112995671 og 311299567150")
 
 
-def test_two_separators_or_other_splits_not_matched():
-    assert pii.find_identity_numbers("311299  56715") == []
-    assert pii.find_identity_numbers("3112 9956715") == []
+def test_two_separators_or_other_splits_are_matched():
+    # issue 14: any separator or none between any digits is still the number a reader sees
+    assert pii.find_identity_numbers("311299  56715") == ["31129956715"]
+    assert pii.find_identity_numbers("3112 9956715") == ["31129956715"]
 
 
 def test_letters_next_to_number_do_not_prevent_match():

@@ -112,9 +112,10 @@ def _with_mime_classes(renderer, name, context, *, to, cc, case_id, in_reply_to,
         from email.mime.nonmultipart import MIMENonMultipart
         data = att.data
         maintype, _, subtype = att.content_type.partition("/")
+        params = {}
         if maintype == "text":
-            data = redact_identity_numbers(data.decode("utf-8", "replace")).encode("utf-8")
-        part = MIMENonMultipart(maintype, subtype)
+            data, params = redact_identity_numbers(data.decode("utf-8")).encode("utf-8"), {"charset": "utf-8"}
+        part = MIMENonMultipart(maintype, subtype, **params)
         part.set_payload(data)
         encoders.encode_base64(part)
         filename = headers.filename(att.filename)

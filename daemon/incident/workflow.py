@@ -7,9 +7,13 @@ transaction, so a decision, its audit events and the mail it causes commit toget
 - A case that is or becomes severity A or B is forwarded to NHN's customer centre at once,
   once; a later change of severity goes to NHN as an update on the same thread. C and D are
   forwarded only on a handler's `#meld-nhn`.
-- Mail leaving the organisation never carries an identity number: the renderer redacts text,
-  and attachments we cannot check (images, other binaries) or that contain one are withheld
-  from mail and named instead, to be sent through a secure channel on request.
+- Mail to other organisations (NHN, the working group's actors and vendors) carries what they
+  need to act on the fault and not the patient (`pii.disclosure`): identity numbers, patient
+  names, birth dates, diagnoses and their codes are replaced in every text and text attachment;
+  attachments that cannot be read in full or rewritten (images, binaries, a PDF holding patient
+  data) are withheld and named, to be sent through a secure channel on request. The mail's
+  footer says what was removed, only when something was, and each removal is an audit event
+  (`patient_data_removed`: kind, count, where) in the same transaction as the mail.
 """
 
 from __future__ import annotations
@@ -18,8 +22,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from ..citizen.forms import pdf_text
-from ..pii import contains_identity_number
+from ..pii import disclosure
 from ..registry import cases, states
 from ..registry.models import Attachment, Case, CaseActor, Message, as_utc, utcnow
 from .fields import ESCALATE, ReportFields
@@ -66,24 +69,6 @@ def group_addresses(session: Session, rt, case: Case) -> list[str]:
         if actor and actor.contact and actor.contact.lower() != ours:
             out.append(actor.contact)
     return list(dict.fromkeys(out))
-
-
-def shareable_attachments(attachments) -> tuple[list, list[str]]:
-    """(attachments safe to mail, names of those withheld): only what we can read and is clean."""
-    ok, withheld = [], []
-    for att in attachments:
-        ctype = (att.content_type or "").lower()
-        if ctype.startswith("text/") or ctype in ("application/json", "application/xml"):
-            ok.append(att)  # the renderer redacts identity numbers in text
-        elif ctype == "application/pdf" and _clean_text(pdf_text(att.data)):
-            ok.append(att)
-        else:
-            withheld.append(att.filename or ctype)
-    return ok, withheld
-
-
-def _clean_text(text: str) -> bool:
-    return bool(text.strip()) and not contains_identity_number(text)
 
 
 def case_attachments(session: Session, case: Case, sender_filter=None) -> list[Attachment]:
@@ -167,18 +152,30 @@ def escalate_to_nhn(session: Session, rt, case: Case, *, who: str, reason: str) 
         cases.note(session, case, "escalation_impossible", who=who,
                    detail={"reason": "no [nhn].intake_address configured"})
         return False
-    attachments, withheld = shareable_attachments(case_attachments(session, case))
+    shown, _, attachments, removed = disclosure.prepare(case, attachments=case_attachments(session, case))
     cases.change(session, case, who=who, action="escalated_to_nhn", reason=reason,
                  escalated_at=utcnow(), escalated_severity=case.severity,
                  channel=case.channel or "e-posttråden for saken")
     nhn = nhn_actor_id(rt.config)
     if nhn:
         cases.add_actor(session, case, nhn, "member", who=who)
-    cases.send(session, rt, case, "nhn_forward",
-               {"reporter_actor": actor_context(rt.config, case.actor), "withheld": withheld},
-               to=[intake], purpose="nhn_forward", auto_submitted=rt.config.nhn.auto_submitted or None,
-               attachments=attachments, who=who)
+    send_outside(session, rt, case, "nhn_forward",
+                 {"case": shown, "reporter_actor": actor_context(rt.config, case.actor)}, removed,
+                 to=[intake], purpose="nhn_forward", auto_submitted=rt.config.nhn.auto_submitted or None,
+                 attachments=attachments, who=who)
     return True
+
+
+def send_outside(session: Session, rt, case: Case, template: str, context: dict, removed, *, purpose: str,
+                 who: str = "system", **send) -> None:
+    """Queue a mail to other organisations, scrubbed by REMOVED (a `pii.disclosure.Disclosure`),
+    with its footer and the withheld attachments named, and audit what was removed beside it."""
+    footer = disclosure.Footer(removed)
+    cases.send(session, rt, case, template, {**context, "withheld": removed.withheld, "removed": footer},
+               purpose=purpose, who=who, **send)
+    detail = removed.audit_detail(purpose)
+    if detail is not None:
+        cases.note(session, case, "patient_data_removed", who=who, detail=detail)
 
 
 def severity_changed(session: Session, rt, case: Case, *, who: str, old: str | None) -> None:
@@ -190,10 +187,11 @@ def severity_changed(session: Session, rt, case: Case, *, who: str, old: str | N
     if case.severity != case.escalated_severity:
         previous = case.escalated_severity
         cases.change(session, case, who=who, action="nhn_severity_update", escalated_severity=case.severity)
-        cases.send(session, rt, case, "nhn_update", {"old": previous, "new": case.severity},
-                   to=[rt.config.nhn.intake_address], purpose="nhn_update",
-                   reply_to_message=nhn_thread(session, case),
-                   auto_submitted=rt.config.nhn.auto_submitted or None, who=who)
+        shown, _, _, removed = disclosure.prepare(case)
+        send_outside(session, rt, case, "nhn_update", {"case": shown, "old": previous, "new": case.severity},
+                     removed, to=[rt.config.nhn.intake_address], purpose="nhn_update",
+                     reply_to_message=nhn_thread(session, case),
+                     auto_submitted=rt.config.nhn.auto_submitted or None, who=who)
 
 
 # -- sharing, resolution, closure --------------------------------------------------------------
@@ -203,11 +201,10 @@ def share_with_group(session: Session, rt, case: Case, headline: str, text: str,
     recipients = group_addresses(session, rt, case)
     if include_reporter and case.reporter:
         recipients.append(case.reporter)
-    shared, withheld = shareable_attachments(attachments)
-    cases.send(session, rt, case, "status_update",
-               {"headline": headline, "text": text, "withheld": withheld},
-               to=list(dict.fromkeys(recipients)), purpose=purpose, attachments=shared, who=who,
-               reply_to_message=first_message(session, case))
+    shown, texts, shared, removed = disclosure.prepare(case, texts={"text": text}, attachments=attachments)
+    send_outside(session, rt, case, "status_update", {"case": shown, "headline": headline, "text": texts["text"]},
+                 removed, to=list(dict.fromkeys(recipients)), purpose=purpose, attachments=shared, who=who,
+                 reply_to_message=first_message(session, case))
 
 
 def resolve(session: Session, rt, case: Case, text: str, *, who: str, message_pk: int | None) -> None:
@@ -222,10 +219,11 @@ def close(session: Session, rt, case: Case, *, who: str, message_pk: int | None 
     """Close CASE and send the closure notice to the reporter and every working-group actor."""
     cases.transition(session, case, states.CLOSED, who=who, reason=reason, message_pk=message_pk)
     recipients = [case.reporter, *group_addresses(session, rt, case)]
-    cases.send(session, rt, case, "closure_notice",
-               {"resolution": case.resolution, "reporter_name": case.reporter_name},
-               to=list(dict.fromkeys(r for r in recipients if r)), purpose="closure_notice", who=who,
-               reply_to_message=first_message(session, case))
+    shown, _, _, removed = disclosure.prepare(case)
+    send_outside(session, rt, case, "closure_notice",
+                 {"case": shown, "resolution": shown.resolution, "reporter_name": case.reporter_name}, removed,
+                 to=list(dict.fromkeys(r for r in recipients if r)), purpose="closure_notice", who=who,
+                 reply_to_message=first_message(session, case))
 
 
 def close_verified(rt) -> int:

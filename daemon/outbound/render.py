@@ -26,6 +26,7 @@ from email.utils import formatdate
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
 
+from .. import attachments
 from ..pii import redact_identity_numbers
 from . import headers as guarded
 from .tokens import Tokens
@@ -168,12 +169,16 @@ def _multipart(subtype: str, parts: list[bytes]) -> tuple[list[tuple[str, str]],
 
 def _attachment(att) -> bytes:
     """An attachment part, written whole: base64, its name redacted (and RFC 2231-encoded
-    when it is not ASCII) by the MIME classes, which are rarely asked for one."""
+    when it is not ASCII) by the MIME classes, which are rarely asked for one. A text-bearing
+    one is decoded whatever its encoding (`attachments.decode_text`: a cp1252 `å` stays `å`),
+    its identity numbers redacted in every disguise, and sent as UTF-8, saying so."""
     data = att.data
     maintype, _, subtype = (att.content_type or "application/octet-stream").partition("/")
-    if maintype == "text":
-        data = redact_identity_numbers(data.decode("utf-8", "replace")).encode("utf-8")
-    part = MIMENonMultipart(maintype, subtype or "octet-stream")
+    params = {}
+    if attachments.kind_of(att.filename or "", att.content_type or "", data) == "text":
+        text = attachments.decode_text(data, attachments.charset_of(att.content_type or ""))
+        data, params = redact_identity_numbers(text).encode("utf-8"), {"charset": "utf-8"}
+    part = MIMENonMultipart(maintype, subtype.split(";")[0].strip() or "octet-stream", **params)
     part.set_payload(data)
     encoders.encode_base64(part)
     name = guarded.filename(att.filename or "")  # a log is often named after the patient

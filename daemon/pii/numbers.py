@@ -1,7 +1,7 @@
-"""Norwegian national identity numbers in free text: which are real, and hiding them.
+"""Norwegian national identity numbers: which 11 digits are a real one.
 
 This module decides whether an 11-digit string is a *plausible Norwegian national identity
-number* and finds, redacts or masks such numbers inside text. It covers:
+number* and masks one; `disguises` finds them in text. It covers:
 
 * fødselsnummer (birth number): ``DDMMYY`` + 3-digit individual number + 2 control digits;
 * D-number: the first digit is increased by 4 (day 41–71);
@@ -24,11 +24,12 @@ A number is accepted when
    checked against the wider rule;
 4. control digit 2 holds: with weights 5,4,3,2,7,6,5,4,3,2,1 over all 11 digits the sum mod 11 is 0.
 
-In text, a candidate is 11 digits in a row, or 6 digits + one space (or no-break space) or
-hyphen + 5 digits, that is not part of a longer digit run. Only candidates that validate are
-reported, redacted or masked; other 11-digit numbers (order numbers, phone number + extension)
-are left alone. The scan is one precompiled regular expression; the arithmetic runs only on
-candidates, so texts without such digit runs cost one regex pass.
+In text (see `disguises`), a candidate is 11 digits that a reader would read as one number:
+digits of any script or compatibility form (folded as NFKC folds them), with any separator of
+at most three non-alphanumeric characters, or none, between any two of them, starting and
+ending where a run of digits starts and ends. Only candidates that validate are reported,
+redacted or masked; other 11-digit numbers (order numbers, phone number + extension) are left
+alone.
 
 This is a guard against leaking identity numbers (logs, e-mail replies, tickets), not a
 population register lookup: a number that passes may still not be issued to anyone.
@@ -38,17 +39,6 @@ from __future__ import annotations
 
 import re
 
-__all__ = [
-    "is_identity_number",
-    "identity_number_kind",
-    "normalise_identity_number",
-    "find_identity_numbers",
-    "contains_identity_number",
-    "redact_identity_numbers",
-    "mask_identity_number",
-    "mask_identity_numbers",
-    "DEFAULT_REPLACEMENT",
-]
 
 DEFAULT_REPLACEMENT = "[fnr fjernet]"
 
@@ -57,8 +47,6 @@ _WEIGHTS_2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2, 1)  # over all 11 digits
 _K1_REMAINDERS = frozenset({0, 1, 2, 3})  # 0: classic rule; 1-3: numbers issued from 2032
 
 _ELEVEN_DIGITS = re.compile(r"[0-9]{11}")
-# 11 digits, or 6 + one separator + 5, not inside a longer digit run. ASCII digits only.
-_CANDIDATE = re.compile(r"(?<![0-9])([0-9]{6})[ \u00a0-]?([0-9]{5})(?![0-9])")
 # What normalise_identity_number() strips from a field value before validating.
 _SEPARATORS = re.compile(r"[\s.\-\u2010-\u2013]")
 
@@ -124,49 +112,6 @@ def normalise_identity_number(value: str) -> str | None:
     return digits if is_identity_number(digits) else None
 
 
-def _valid_matches(text: str):
-    for m in _CANDIDATE.finditer(text):
-        digits = m.group(1) + m.group(2)
-        if is_identity_number(digits):
-            yield m, digits
-
-
-def find_identity_numbers(text: str) -> list[str]:
-    """All valid identity numbers in ``text``, normalised to 11 digits, in order of appearance
-    (duplicates kept)."""
-    if not text:
-        return []
-    return [digits for _, digits in _valid_matches(text)]
-
-
-def contains_identity_number(text: str) -> bool:
-    """True if ``text`` contains at least one valid identity number."""
-    if not text:
-        return False
-    return next(_valid_matches(text), None) is not None
-
-
-def _substitute(text: str, make) -> str:
-    if not text:
-        return text
-    parts: list[str] = []
-    pos = 0
-    for m, digits in _valid_matches(text):
-        parts.append(text[pos:m.start()])
-        parts.append(make(digits))
-        pos = m.end()
-    if not parts:
-        return text
-    parts.append(text[pos:])
-    return "".join(parts)
-
-
-def redact_identity_numbers(text: str, replacement: str = DEFAULT_REPLACEMENT) -> str:
-    """Replace every valid identity number (as spelled, with its space or dash) by
-    ``replacement``; everything else, including invalid 11-digit numbers, is kept."""
-    return _substitute(text, lambda _digits: replacement)
-
-
 def mask_identity_number(number: str) -> str:
     """``"31129956715"`` → ``"311299*****"``: keep the date part, hide the rest.
 
@@ -179,6 +124,3 @@ def mask_identity_number(number: str) -> str:
     return digits[:6] + "*****"
 
 
-def mask_identity_numbers(text: str) -> str:
-    """Replace every valid identity number in ``text`` by its masked form (``311299*****``)."""
-    return _substitute(text, mask_identity_number)
