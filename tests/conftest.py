@@ -24,7 +24,25 @@ import pytest
 from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+
+# The real-world corpus (mail from other projects' test suites) is an extra check where it exists:
+# beside the checkout as `../shared/corpus/real`, or wherever SAKSPOST_REAL_CORPUS says.
+REAL = Path(os.environ.get("SAKSPOST_REAL_CORPUS") or ROOT.parent / "shared" / "corpus" / "real")
+needs_real_corpus = pytest.mark.skipif(
+    not REAL.is_dir(), reason=f"real-world corpus not found at {REAL} (set SAKSPOST_REAL_CORPUS to run it)")
+
+
+def real_files(pattern: str = "*") -> list[Path]:
+    """The real-world corpus' files (licence files left out); none where the corpus is absent."""
+    return sorted(p for p in REAL.rglob(pattern) if p.is_file() and p.name != "LICENSE") if REAL.is_dir() else []
+
+
+def generated_corpus(outdir: Path, count: int, seed: int) -> list[Path]:
+    """COUNT generated messages (bench.mailgen, the project's own generator) written to OUTDIR."""
+    from bench.mailgen import write_corpus
+
+    write_corpus(outdir, count, seed)
+    return sorted(outdir.glob("*.eml"))
 
 
 def free_port() -> int:
