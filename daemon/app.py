@@ -47,6 +47,9 @@ def describe(cfg) -> list[str]:
         lines.append(f"no [relay] configured: outbound mail is written to the maildir {cfg.sent_maildir}/ instead")
     else:
         lines.append(f"relay: {cfg.relay.host}:{cfg.relay.port} (starttls={cfg.relay.starttls})")
+    lines.append(f"templates: {cfg.templates_dir}")
+    if cfg.metrics.listen:
+        lines.append(f"metrics: /metrics and /healthz on http://{cfg.metrics.listen}")
     return lines
 
 

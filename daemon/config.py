@@ -102,6 +102,22 @@ class Paths:
     var_dir: str = "var"
     sent_maildir: str = ""
     templates_dir: str = ""
+    group: str = ""  # files readable by this group too (0640); none: by the daemon's user only (0600)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    listen: str = ""  # "127.0.0.1:9464": /metrics and /healthz there; empty: no listener
+
+
+@dataclass(frozen=True)
+class Logging:
+    format: str = "text"  # or "json": one JSON object a line
+
+
+@dataclass(frozen=True)
+class Retention:
+    closed_case_days: int = 0  # `sakspost purge` removes cases closed longer ago; 0: only with --before
 
 
 @dataclass(frozen=True)
@@ -204,6 +220,9 @@ class Config:
     nhn: Nhn = field(default_factory=Nhn)
     incident: Incident = field(default_factory=Incident)
     citizen: Citizen = field(default_factory=Citizen)
+    metrics: Metrics = field(default_factory=Metrics)
+    logging: Logging = field(default_factory=Logging)
+    retention: Retention = field(default_factory=Retention)
     source: str = "(embedded default)"
 
     # -- derived views ------------------------------------------------------------------
@@ -219,7 +238,9 @@ class Config:
     def templates_dir(self) -> Path:
         if self.paths.templates_dir:
             return Path(self.paths.templates_dir)
-        return Path(__file__).resolve().parent.parent / "templates"
+        from .resources import shipped
+
+        return shipped("templates")
 
     def roles_for(self, recipient: str) -> tuple[str, ...]:
         """The roles a recipient address serves; every address is support when none is listed."""
@@ -248,7 +269,12 @@ class Config:
 
 
 def read_secret(path: str, env: str, where: str, kind: str = "password") -> str:
+    """The secret in file PATH or environment variable ENV. Under systemd a PATH without a slash is a
+    credential's name (`LoadCredential=NAME:/etc/sakspost/FILE`), read from $CREDENTIALS_DIRECTORY."""
     if path:
+        credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+        if credentials and "/" not in path:
+            path = os.path.join(credentials, path)
         try:
             return Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
@@ -277,7 +303,7 @@ _LIST_SECTIONS = {"address": Address, "mailbox": Mailbox, "actor": Actor}
 _TABLE_SECTIONS = {
     "database": Database, "receiver": Receiver, "relay": Relay, "identity": Identity,
     "outbox": Outbox, "pipeline": Pipeline, "paths": Paths, "nhn": Nhn, "incident": Incident,
-    "citizen": Citizen,
+    "citizen": Citizen, "metrics": Metrics, "logging": Logging, "retention": Retention,
 }
 
 
@@ -382,6 +408,7 @@ def validate(config: Config) -> None:
     if config.identity.actor and config.identity.actor not in ids:
         raise ConfigError(f"[identity].actor: {config.identity.actor!r} is not an [[actor]] id")
     _validate_citizen(config.citizen, ids)
+    _validate_operations(config)
     if config.nhn.reference_pattern:
         try:
             re.compile(config.nhn.reference_pattern)
@@ -411,6 +438,30 @@ def _validate_citizen(c: Citizen, actor_ids: set) -> None:
             raise ConfigError(f"[citizen].route[{i}].match: must not be empty")
         if route.owner not in actor_ids:
             raise ConfigError(f"[citizen].route[{i}].owner: {route.owner!r} is not an [[actor]] id")
+def listen_address(value: str, key: str) -> tuple[str, int]:
+    """HOST:PORT (an IPv6 host in brackets) as a (host, port) pair."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{key}: {value!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _validate_operations(config: Config) -> None:
+    if config.metrics.listen:
+        listen_address(config.metrics.listen, "[metrics].listen")
+    if config.logging.format not in ("text", "json"):
+        raise ConfigError(f"[logging].format: must be \"text\" or \"json\", got {config.logging.format!r}")
+    if config.retention.closed_case_days < 0:
+        raise ConfigError("[retention].closed_case_days: must not be negative")
+    if config.paths.group:
+        import grp
+
+        try:
+            grp.getgrnam(config.paths.group)
+        except KeyError:
+            raise ConfigError(f"[paths].group: no group {config.paths.group!r} on this machine") from None
+
+
 def is_loopback(host: str) -> bool:
     if host.lower() in ("localhost", "localhost."):
         return True

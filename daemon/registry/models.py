@@ -257,3 +257,15 @@ class MailboxState(SQLModel, table=True):
     since: datetime | None = None
     ingested: int = 0
     duplicates: int = 0
+
+
+class PurgeRecord(SQLModel, table=True):
+    """A purge of closed cases past their retention (`sakspost purge`): who, when, the cut-off,
+    and what went: case ids and row counts, never content. It outlives the cases' own audit trail."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
+    who: str = "system"
+    closed_before: datetime
+    case_ids: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # JSON list
+    counts: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # JSON object
