@@ -138,6 +138,10 @@ def run(rt: Runtime) -> int:
     if rt.config.mailbox:
         daemon.extra.append(Mailboxes(rt, daemon.clock))
     daemon.extra.append(daemon.clock)
+    if rt.config.metrics.listen:
+        from .watch import Watch
+
+        daemon.extra.append(Watch(rt))
 
     async def main() -> None:
         stop = asyncio.Event()

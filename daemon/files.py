@@ -26,9 +26,10 @@ def file_mode(config) -> int:
 
 
 def apply(config) -> None:
-    """Set the umask for every file this process (and its children) creates, and prepare the
-    directories it writes in."""
+    """Set the umask for every file this process (and its children) creates, narrow a registry
+    file that is readable beyond it, and prepare the directories it writes in."""
     os.umask(0o027 if config.paths.group else 0o077)
+    narrow_database(config)
     if not config.paths.group:
         return
     gid = grp.getgrnam(config.paths.group).gr_gid

@@ -266,6 +266,26 @@ def relay_config(relay: Relay) -> dict:
     return {"relay": {"host": "127.0.0.1", "port": relay.port, "starttls": False}}
 
 
+# -- PostgreSQL ------------------------------------------------------------------------------
+
+PG = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+
+
+@pytest.fixture
+def pg_database():
+    """The URL of a new, empty database of its own on the PostgreSQL at 127.0.0.1:5432, dropped after."""
+    import uuid
+
+    import psycopg
+
+    name = f"sakspost_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(PG, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 # -- mail -----------------------------------------------------------------------------------
 
 def incident_mail(subject="Feil i dokumentdeling: XCA-gateway svarer ikke", body=None,

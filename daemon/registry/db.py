@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
-from . import models  # noqa: F401  (registers the tables)
+from . import events, models  # noqa: F401  (registers the tables, and the case events' listeners)
 from . import schema
 
 

@@ -12,6 +12,8 @@ from typing import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from ..metrics import SCHEDULER_RUNS
+
 log = logging.getLogger("sakspost.clock")
 
 
@@ -41,6 +43,9 @@ class Clock:
                 func()
             except Exception:
                 log.exception("scheduled job %s failed", name)
+                SCHEDULER_RUNS.labels(name, "failed").inc()
+            else:
+                SCHEDULER_RUNS.labels(name, "ok").inc()
         return run
 
     def start(self) -> None:
