@@ -278,7 +278,8 @@ def read_secret(path: str, env: str, where: str, kind: str = "password") -> str:
         try:
             return Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"{where}.{kind}_file: cannot read {path!r}: {exc.strerror}") from None
+            hint = "" if credentials or "/" in path else " (nor is $CREDENTIALS_DIRECTORY set, for a credential)"
+            raise ConfigError(f"{where}.{kind}_file: cannot read {path!r}: {exc.strerror}{hint}") from None
     if env:
         value = os.environ.get(env)
         if value is None:

@@ -46,6 +46,9 @@ def test_the_wheel_installs_a_working_daemon(venv, tmp_path):
     for shipped in ("daemon/share/config/sakspost.toml", "daemon/share/systemd/sakspost.service",
                     "daemon/migrations/versions/0001_baseline.py"):
         assert (venv / purelib.removeprefix(str(venv) + "/") / shipped).is_file(), shipped
+    example = run(venv / "bin" / "python", "-c", "import sys; from daemon import config; "
+                  "print(config.load(sys.argv[1]).metrics)", f"{purelib}/daemon/share/config/sakspost.toml", env=env)
+    assert example.returncode == 0 and b"Metrics(listen='')" in example.stdout, example.stderr.decode()
     # what the unit and the README point at is installed too
     assert (venv / "share" / "doc" / "sakspost" / "README.md").is_file()
     assert (venv / "share" / "sakspost" / "sakspost.service").is_file()
