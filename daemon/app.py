@@ -22,6 +22,7 @@ from .outbound.sender import seconds_until_next, send_due
 from .receive import link, smtp
 from .receive.imap import Mailboxes
 from .runners import Runner
+from .runners.presence import Presence
 from .runtime import Runtime
 from .schedule.clock import Clock
 
@@ -135,8 +136,14 @@ def run(rt: Runtime) -> int:
     daemon.clock.every("close_verified_incidents", verify_every, lambda: close_verified(rt), first_in=1)
     # hourly, not daily: each reminder is recorded when queued, so a late or repeated run sends nothing twice
     daemon.clock.every("citizen_deadline_reminders", 3600, lambda: send_due_reminders(rt, today()), first_in=60)
+    # several instances on one registry: each mailbox is worked, each of these jobs run, by one of them
+    shared_jobs = ("close_verified_incidents", "citizen_deadline_reminders")
+    presence = Presence(rt.engine, [f"mailbox:{m.name}" for m in rt.config.mailbox] +
+                        [f"job:{name}" for name in shared_jobs])
+    daemon.clock.gate = lambda name: name not in shared_jobs or presence.holds(f"job:{name}")
+    daemon.extra.append(presence)
     if rt.config.mailbox:
-        daemon.extra.append(Mailboxes(rt, daemon.clock))
+        daemon.extra.append(Mailboxes(rt, daemon.clock, presence))
     daemon.extra.append(daemon.clock)
     if rt.config.metrics.listen:
         from .watch import Watch

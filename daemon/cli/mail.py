@@ -120,8 +120,11 @@ def cmd_reprocess(args) -> int:
 def cmd_stats(args) -> int:
     rt = open_runtime(args)
     try:
+        from ..registry.leases import live
+
         with Session(rt.engine) as session:
             data = views.stats(session)
+        data["instances"] = live(rt.engine)
         if args.json:
             print(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True))
             return 0
@@ -134,6 +137,8 @@ def cmd_stats(args) -> int:
             error = f"  last error: {m['last_error']}" if m["last_error"] else ""
             print(f"mailbox {name}: {m['state']} since {m['since']}  ingested={m['ingested']} "
                   f"duplicates={m['duplicates']} last_uid={m['last_uid']}{error}")
+        for instance in data["instances"]:
+            print(f"instance {instance['id']}: seen {instance['seen_at']}  holds {', '.join(instance['holds']) or '-'}")
         return 0
     finally:
         rt.close()
