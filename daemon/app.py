@@ -20,7 +20,7 @@ from .incident.workflow import close_verified
 from .pipeline.process import run_until_empty
 from .outbound.sender import seconds_until_next, send_due
 from .receive import link, smtp
-from .receive.imap import Mailboxes
+from .receive.watchers import Mailboxes
 from .runners import Runner
 from .runners.presence import Presence
 from .runtime import Runtime

@@ -51,6 +51,7 @@ def test_a_previous_release_registry_is_refused_then_upgraded_with_its_cases(url
     refused = d.cli("run", check=False)
     assert refused.returncode == 1
     assert "run `sakspost db upgrade`" in refused.stderr.decode()
+    assert d.cli("ingest", "-", input=incident_mail(), check=False).returncode == 75  # the MTA keeps it
     assert d.cli("db", "current", check=False).stdout.decode().startswith("database: (none) (behind)")
 
     out = d.cli("db", "upgrade").stdout.decode()

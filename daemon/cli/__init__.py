@@ -10,7 +10,7 @@ from .. import config as config_mod
 from .cases import cmd_actors, cmd_cases_export, cmd_cases_list, cmd_cases_show, cmd_report_escalations
 from .citizen import (cmd_cases_answer, cmd_cases_extend, cmd_forms_complete, cmd_forms_register,
                       cmd_reminders_send)
-from .common import EX_TEMPFAIL  # noqa: F401  (part of the interface)
+from .common import EX_TEMPFAIL
 from .operate import cmd_db_current, cmd_db_upgrade, cmd_purge
 from .mail import cmd_check_config, cmd_ingest, cmd_mailboxes_check, cmd_reprocess, cmd_run, cmd_stats
 
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except SchemaError as exc:
         print(f"sakspost: {exc}", file=sys.stderr)
-        return 1
+        return EX_TEMPFAIL if args.func is cmd_ingest else 1  # an MTA's pipe keeps the mail and tries again
     except BrokenPipeError:  # output piped into head, less that quit early
         sys.stderr.close()
         return 0
