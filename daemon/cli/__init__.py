@@ -11,7 +11,7 @@ from .cases import cmd_actors, cmd_cases_export, cmd_cases_list, cmd_cases_show,
 from .citizen import (cmd_cases_answer, cmd_cases_extend, cmd_forms_complete, cmd_forms_register,
                       cmd_reminders_send)
 from .common import EX_TEMPFAIL
-from .operate import cmd_db_current, cmd_db_upgrade, cmd_purge
+from .operate import cmd_db_current, cmd_db_revision, cmd_db_upgrade, cmd_purge
 from .mail import cmd_check_config, cmd_ingest, cmd_mailboxes_check, cmd_reprocess, cmd_run, cmd_stats
 
 
@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="create the schema, or upgrade it to this release's").set_defaults(
         func=cmd_db_upgrade)
     db.add_parser("current", help="the schema's revision and this release's").set_defaults(func=cmd_db_current)
+    p = db.add_parser("revision", help="(development) write the migration from the registry's schema to the models'")
+    p.add_argument("-m", "--message", required=True)
+    p.set_defaults(func=cmd_db_revision)
 
     p = sub.add_parser("purge", help="remove closed cases past the retention, with an audit record")
     p.add_argument("--before", metavar="DATE", help="cases closed before DATE (default: [retention] closed_case_days)")

@@ -40,6 +40,18 @@ def cmd_db_current(args) -> int:
     return 0 if state == "current" else 1
 
 
+def cmd_db_revision(args) -> int:
+    from ..registry import db, schema
+
+    engine = db.open_engine(args.cfg.database.url)
+    try:
+        path = schema.new_revision(engine, args.message)
+    finally:
+        engine.dispose()
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_purge(args) -> int:
     from ..citizen.deadlines import OSLO
     from ..registry import db, purge

@@ -95,6 +95,17 @@ def upgrade(engine: Engine, *, only_if_empty: bool = False) -> tuple[str | None,
         return before, after
 
 
+def new_revision(engine: Engine, message: str) -> Path:
+    """Write the migration from ENGINE's schema (which must be current) to the models' as they are
+    now (Alembic's autogenerate; read it through before committing it); return its file."""
+    with engine.begin() as conn:
+        if state(conn) != "current":
+            raise SchemaError(_refusal(state(conn), engine))
+        number = f"{int(head()) + 1:04d}"
+        script = command.revision(alembic_config(conn), message=message, autogenerate=True, rev_id=number)
+    return Path(script.path)
+
+
 def _has_tables(connection: Connection) -> bool:
     return bool(set(inspect(connection).get_table_names()) - {"alembic_version"})
 
