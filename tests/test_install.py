@@ -5,6 +5,7 @@ templates, the example configuration and the unit, and ingests a report; without
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -73,3 +74,11 @@ def test_without_its_templates_check_config_fails(venv, tmp_path):
     assert "templates missing" in out.stderr.decode() and "nb/acknowledgement.txt" in out.stderr.decode()
     assert "configuration OK" not in out.stdout.decode()
     assert run(venv / "bin" / "sakspost", "--config", config, "run", cwd=tmp_path).returncode == 2
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_the_unit_stays_hardened():
+    out = run("systemd-analyze", "security", "--offline=true", ROOT / "systemd" / "sakspost.service")
+    found = re.search(rb"Overall exposure level for sakspost.service: (\d+\.\d+)", out.stdout)
+    assert found, out.stdout.decode()[-2000:] + out.stderr.decode()
+    assert float(found.group(1)) <= 2.0
