@@ -41,9 +41,9 @@ if __package__ in (None, ""):  # `python bench/run.py`
     __package__ = "bench"
 
 from . import floor, load, scan  # noqa: E402
+from .mailgen import write_corpus  # noqa: E402
 from .peer import ROOT, Daemon, Registry, daemon_env, sakspost_command, write_config  # noqa: E402
 
-SHARED = ROOT.parent / "shared"
 OUT = ROOT / "bench" / "out"
 MB = 1_000_000
 TARGETS = {  # issue 6, for a 2-core machine
@@ -63,8 +63,7 @@ def make_corpus(count: int, seed: int) -> Path:
     corpus = OUT / f"corpus-{count}-{seed}"
     if not (corpus / "manifest.jsonl").exists():
         shutil.rmtree(corpus, ignore_errors=True)
-        subprocess.run([sys.executable, str(SHARED / "corpus" / "gen_corpus.py"), str(corpus), str(count),
-                        "--seed", str(seed)], check=True, stdout=subprocess.DEVNULL)
+        write_corpus(corpus, count, seed)
     return corpus
 
 
@@ -294,7 +293,7 @@ def table(r: dict) -> str:
     ]
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     lines = [
-        f"sakspost benchmark: {r['messages']} mails ({r['corpus_mb']:.1f} MB, gen_corpus seed {r['seed']}), "
+        f"sakspost benchmark: {r['messages']} mails ({r['corpus_mb']:.1f} MB, mailgen seed {r['seed']}), "
         f"sakspost {m['sakspost']}",
         f"machine: {m['cores']} cores ({m['cpu']}), Python {m['python']}, {m['system']}, "
         f"load {m['load_at_start']} -> {m['load_at_end']}",

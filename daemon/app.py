@@ -20,8 +20,9 @@ from .incident.workflow import close_verified
 from .pipeline.process import run_until_empty
 from .outbound.sender import seconds_until_next, send_due
 from .receive import link, smtp
-from .receive.imap import Mailboxes
+from .receive.watchers import Mailboxes
 from .runners import Runner
+from .runners.presence import Presence
 from .runtime import Runtime
 from .registry import limits
 from .incident.stale import send_stale_reminders
@@ -51,6 +52,9 @@ def describe(cfg) -> list[str]:
         lines.append(f"no [relay] configured: outbound mail is written to the maildir {cfg.sent_maildir}/ instead")
     else:
         lines.append(f"relay: {cfg.relay.host}:{cfg.relay.port} (starttls={cfg.relay.starttls})")
+    lines.append(f"templates: {cfg.templates_dir}")
+    if cfg.metrics.listen:
+        lines.append(f"metrics: /metrics and /healthz on http://{cfg.metrics.listen}")
     return lines
 
 
@@ -142,9 +146,20 @@ def run(rt: Runtime) -> int:
     if rt.config.digest.recipients:
         daemon.clock.every("meeting_digest", digest.TICK_SECONDS, lambda: digest.send_due_digest(rt, utcnow()),
                            first_in=5)
+    # several instances on one registry: each mailbox is worked, each of these jobs run, by one of them
+    shared_jobs = ("close_verified_incidents", "citizen_deadline_reminders", "forget_rate_events",
+                   "stale_incident_reminders", "meeting_digest")
+    presence = Presence(rt.engine, [f"mailbox:{m.name}" for m in rt.config.mailbox] +
+                        [f"job:{name}" for name in shared_jobs])
+    daemon.clock.gate = lambda name: name not in shared_jobs or presence.holds(f"job:{name}")
+    daemon.extra.append(presence)
     if rt.config.mailbox:
-        daemon.extra.append(Mailboxes(rt, daemon.clock))
+        daemon.extra.append(Mailboxes(rt, daemon.clock, presence))
     daemon.extra.append(daemon.clock)
+    if rt.config.metrics.listen:
+        from .watch import Watch
+
+        daemon.extra.append(Watch(rt))
 
     async def main() -> None:
         stop = asyncio.Event()

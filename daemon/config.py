@@ -104,6 +104,22 @@ class Paths:
     var_dir: str = "var"
     sent_maildir: str = ""
     templates_dir: str = ""
+    group: str = ""  # files readable by this group too (0640); none: by the daemon's user only (0600)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    listen: str = ""  # "127.0.0.1:9464": /metrics and /healthz there; empty: no listener
+
+
+@dataclass(frozen=True)
+class Logging:
+    format: str = "text"  # or "json": one JSON object a line
+
+
+@dataclass(frozen=True)
+class Retention:
+    closed_case_days: int = 0  # `sakspost purge` removes cases closed longer ago; 0: only with --before
 
 
 @dataclass(frozen=True)
@@ -263,6 +279,9 @@ class Config:
     security: Security = field(default_factory=Security)
     limits: Limits = field(default_factory=Limits)
     digest: Digest = field(default_factory=Digest)
+    metrics: Metrics = field(default_factory=Metrics)
+    logging: Logging = field(default_factory=Logging)
+    retention: Retention = field(default_factory=Retention)
     source: str = "(embedded default)"
 
     # -- derived views ------------------------------------------------------------------
@@ -278,7 +297,9 @@ class Config:
     def templates_dir(self) -> Path:
         if self.paths.templates_dir:
             return Path(self.paths.templates_dir)
-        return Path(__file__).resolve().parent.parent / "templates"
+        from .resources import shipped
+
+        return shipped("templates")
 
     def roles_for(self, recipient: str) -> tuple[str, ...]:
         """The roles a recipient address serves; every address is support when none is listed."""
@@ -313,11 +334,17 @@ def without_plus(address: str) -> str:
 
 
 def read_secret(path: str, env: str, where: str, kind: str = "password") -> str:
+    """The secret in file PATH or environment variable ENV. Under systemd a PATH without a slash is a
+    credential's name (`LoadCredential=NAME:/etc/sakspost/FILE`), read from $CREDENTIALS_DIRECTORY."""
     if path:
+        credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+        if credentials and "/" not in path:
+            path = os.path.join(credentials, path)
         try:
             return Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"{where}.{kind}_file: cannot read {path!r}: {exc.strerror}") from None
+            hint = "" if credentials or "/" in path else " (nor is $CREDENTIALS_DIRECTORY set, for a credential)"
+            raise ConfigError(f"{where}.{kind}_file: cannot read {path!r}: {exc.strerror}{hint}") from None
     if env:
         value = os.environ.get(env)
         if value is None:
@@ -343,6 +370,7 @@ _TABLE_SECTIONS = {
     "database": Database, "receiver": Receiver, "relay": Relay, "identity": Identity,
     "outbox": Outbox, "pipeline": Pipeline, "paths": Paths, "nhn": Nhn, "incident": Incident,
     "citizen": Citizen, "security": Security, "limits": Limits, "digest": Digest,
+    "metrics": Metrics, "logging": Logging, "retention": Retention,
 }
 
 
@@ -450,6 +478,7 @@ def validate(config: Config) -> None:
     _validate_limits(config.limits)
     _validate_stale_days(config.incident.stale_days)
     _validate_digest(config.digest)
+    _validate_operations(config)
     if config.nhn.reference_pattern:
         try:
             re.compile(config.nhn.reference_pattern)
@@ -530,6 +559,28 @@ def warnings(config: Config) -> list[str]:
     return [f"[[actor]] {a.id!r} ({a.name}): no local_support documented: how do its users get help, "
             "and how do its cases reach NHN?"
             for a in config.actor if a.kind in ("source", "consumer") and not a.local_support.strip()]
+def listen_address(value: str, key: str) -> tuple[str, int]:
+    """HOST:PORT (an IPv6 host in brackets) as a (host, port) pair."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{key}: {value!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _validate_operations(config: Config) -> None:
+    if config.metrics.listen:
+        listen_address(config.metrics.listen, "[metrics].listen")
+    if config.logging.format not in ("text", "json"):
+        raise ConfigError(f"[logging].format: must be \"text\" or \"json\", got {config.logging.format!r}")
+    if config.retention.closed_case_days < 0:
+        raise ConfigError("[retention].closed_case_days: must not be negative")
+    if config.paths.group:
+        import grp
+
+        try:
+            grp.getgrnam(config.paths.group)
+        except KeyError:
+            raise ConfigError(f"[paths].group: no group {config.paths.group!r} on this machine") from None
 
 
 def is_loopback(host: str) -> bool:

@@ -24,7 +24,25 @@ import pytest
 from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+
+# The real-world corpus (mail from other projects' test suites) is an extra check where it exists:
+# beside the checkout as `../shared/corpus/real`, or wherever SAKSPOST_REAL_CORPUS says.
+REAL = Path(os.environ.get("SAKSPOST_REAL_CORPUS") or ROOT.parent / "shared" / "corpus" / "real")
+needs_real_corpus = pytest.mark.skipif(
+    not REAL.is_dir(), reason=f"real-world corpus not found at {REAL} (set SAKSPOST_REAL_CORPUS to run it)")
+
+
+def real_files(pattern: str = "*") -> list[Path]:
+    """The real-world corpus' files (licence files left out); none where the corpus is absent."""
+    return sorted(p for p in REAL.rglob(pattern) if p.is_file() and p.name != "LICENSE") if REAL.is_dir() else []
+
+
+def generated_corpus(outdir: Path, count: int, seed: int) -> list[Path]:
+    """COUNT generated messages (bench.mailgen, the project's own generator) written to OUTDIR."""
+    from bench.mailgen import write_corpus
+
+    write_corpus(outdir, count, seed)
+    return sorted(outdir.glob("*.eml"))
 
 
 def free_port() -> int:
@@ -246,6 +264,26 @@ def sakspost(tmp_path):
 
 def relay_config(relay: Relay) -> dict:
     return {"relay": {"host": "127.0.0.1", "port": relay.port, "starttls": False}}
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+
+PG = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+
+
+@pytest.fixture
+def pg_database():
+    """The URL of a new, empty database of its own on the PostgreSQL at 127.0.0.1:5432, dropped after."""
+    import uuid
+
+    import psycopg
+
+    name = f"sakspost_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(PG, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # -- mail -----------------------------------------------------------------------------------

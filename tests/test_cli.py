@@ -8,9 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT, SHARED, Sakspost, incident_mail
-
-REAL = SHARED / "corpus" / "real"
+from conftest import ROOT, Sakspost, generated_corpus, incident_mail, needs_real_corpus, real_files
 
 
 def daemon(tmp_path, config=None) -> Sakspost:
@@ -57,8 +55,9 @@ def test_bad_configuration_names_the_key_and_exits_2(tmp_path):
     assert env_out.returncode == 2 and "missing.toml" in env_out.stderr
 
 
+@needs_real_corpus
 def test_every_real_world_mail_is_ingested_and_stored(tmp_path):
-    files = sorted(p for p in REAL.rglob("*") if p.is_file() and p.name != "LICENSE")
+    files = real_files()
     assert len(files) > 800
     d = daemon(tmp_path)
     out = d.cli("ingest", *map(str, files), check=False)
@@ -82,6 +81,19 @@ def test_every_real_world_mail_is_ingested_and_stored(tmp_path):
     assert all(error for error, _ in failed)
     assert len(failed) <= 6
     assert d.stats()["messages"]["failed"] == len(failed)
+
+
+def test_every_generated_mail_is_ingested_stored_and_processed(tmp_path):
+    """The project's own generator (bench.mailgen): the check that runs everywhere."""
+    files = generated_corpus(tmp_path / "corpus", 150, seed=20)
+    d = daemon(tmp_path)
+    out = d.cli("ingest", *map(str, files), check=False)
+    assert out.returncode == 0 and "Traceback" not in out.stderr.decode(errors="replace")
+    stdout = out.stdout.decode()
+    assert all(f"{f}: stored as message" in stdout for f in files)
+    stats = d.stats()
+    assert stats["messages"]["by_status"] == {"processed": len(files)}
+    assert stats["cases"]["by_kind"]["incident"] > 50
 
 
 def test_mbox_imports_every_message(tmp_path):

@@ -12,7 +12,6 @@ from email import message_from_bytes, policy
 import pytest
 from conftest import ROOT, render_toml
 from meeting_registry import DIGEST_TO, HANDLER, incident, runtime, settings
-from test_postgres import pg_database  # noqa: F401  (the fixture: a database of its own)
 from sqlmodel import Session, select
 
 from daemon.incident.stale import send_stale_reminders

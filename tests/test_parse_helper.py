@@ -6,10 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 
-from conftest import SHARED, Sakspost, incident_mail, wait_until
+from conftest import Sakspost, generated_corpus, incident_mail, real_files, wait_until
 from daemon import config as config_mod
 from daemon.pipeline.parsers import HELPER_MAX_BYTES, usable_cores
 from daemon.pipeline.process import run_until_empty
@@ -24,11 +22,8 @@ CASE_COLUMNS = ("id", "kind", "state", "severity", "reporter", "reporter_name", 
 
 def _corpus(tmp_path) -> list[str]:
     """A generated burst, a few real-world oddities, and one message too large for the helper."""
-    out = tmp_path / "corpus"
-    subprocess.run([sys.executable, str(SHARED / "corpus" / "gen_corpus.py"), str(out), "120", "--seed", "11"],
-                   check=True, stdout=subprocess.DEVNULL)
-    files = sorted(str(p) for p in out.glob("*.eml"))
-    files += sorted(str(p) for p in (SHARED / "corpus" / "real").rglob("*.eml"))[:40]
+    files = [str(p) for p in generated_corpus(tmp_path / "corpus", 120, seed=11)]
+    files += [str(p) for p in real_files("*.eml")[:40]]  # where the real-world corpus is beside the checkout
     big = tmp_path / "big.eml"
     big.write_bytes(incident_mail(subject="Logg fra gatewayen", attachments=[
         ("gateway.log", "text/plain", b"2026-11-25 08:15 XCA timeout\n" * (HELPER_MAX_BYTES // 25))]))

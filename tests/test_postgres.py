@@ -4,23 +4,8 @@ no message processed twice, no case number handed out twice, one acknowledgement
 from __future__ import annotations
 
 import threading
-import uuid
 
-import psycopg
-import pytest
 from conftest import incident_mail, relay_config, wait_until
-
-PG = "host=127.0.0.1 port=5432 dbname=test user=postgres"
-
-
-@pytest.fixture
-def pg_database():
-    name = f"sakspost_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(PG, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_two_daemons_share_one_registry(sakspost, relay, pg_database, tmp_path):

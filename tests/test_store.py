@@ -10,10 +10,10 @@ from email.policy import compat32
 
 import pytest
 
-from conftest import SHARED
+from conftest import needs_real_corpus, real_files
 from daemon.registry.identity import header_block, header_end, message_id_of
 
-REAL = sorted(p for p in (SHARED / "corpus" / "real").rglob("*") if p.is_file())
+REAL = real_files()
 
 ODD = [
     b"", b"no header block at all", b"Subject: x\r\n", b"Subject: x\n\nbody", b"Subject: x\r\n\r\nbody\r\n\r\n",
@@ -39,7 +39,7 @@ ODD = [
 
 def _corpus() -> list[bytes]:
     mails = [p.read_bytes() for p in REAL]
-    assert len(mails) > 800, "shared/corpus/real must be beside the repository"
+    assert len(mails) > 800
     return mails + [m.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") for m in mails] + ODD
 
 
@@ -65,11 +65,13 @@ def corpus() -> list[bytes]:
     return _corpus()
 
 
+@needs_real_corpus
 def test_the_header_block_ends_where_the_regular_expression_said(corpus):
     for raw in corpus:
         assert header_end(raw) == _regex_end(raw), raw[:200]
 
 
+@needs_real_corpus
 def test_the_message_id_is_the_one_the_header_parser_reads(corpus):
     found = 0
     for raw in corpus:

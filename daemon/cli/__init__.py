@@ -12,6 +12,7 @@ from .citizen import (cmd_cases_answer, cmd_cases_extend, cmd_cases_letter, cmd_
                       cmd_forms_register, cmd_reminders_send)
 from .common import EX_TEMPFAIL  # noqa: F401  (part of the interface)
 from .meeting import cmd_digest, cmd_report_meeting, cmd_report_support
+from .operate import cmd_db_current, cmd_db_revision, cmd_db_upgrade, cmd_purge
 from .mail import cmd_check_config, cmd_ingest, cmd_mailboxes_check, cmd_reprocess, cmd_run, cmd_stats
 
 
@@ -32,6 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-process", action="store_true", help="only store; the running daemon processes")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_ingest)
+
+    db = sub.add_parser("db", help="the registry's schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="create the schema, or upgrade it to this release's").set_defaults(
+        func=cmd_db_upgrade)
+    db.add_parser("current", help="the schema's revision and this release's").set_defaults(func=cmd_db_current)
+    p = db.add_parser("revision", help="(development) write the migration from the registry's schema to the models'")
+    p.add_argument("-m", "--message", required=True)
+    p.set_defaults(func=cmd_db_revision)
+
+    p = sub.add_parser("purge", help="remove closed cases past the retention, with an audit record")
+    p.add_argument("--before", metavar="DATE", help="cases closed before DATE (default: [retention] closed_case_days)")
+    p.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_purge)
 
     p = sub.add_parser("reprocess", help="run failed (dead-lettered) messages through the pipeline again")
     p.add_argument("ids", nargs="*", type=int, metavar="MESSAGE")
@@ -151,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .. import logs
+    from .. import files, logs
+    from ..registry.schema import SchemaError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -161,8 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     except config_mod.ConfigError as exc:
         print(f"sakspost: configuration error: {exc}", file=sys.stderr)
         return 2
+    logs.setup(args.log_level.upper(), args.cfg.logging.format)
+    if args.func is not cmd_check_config:  # which changes nothing
+        files.apply(args.cfg)
     try:
         return args.func(args)
+    except SchemaError as exc:
+        print(f"sakspost: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL if args.func is cmd_ingest else 1  # an MTA's pipe keeps the mail and tries again
     except BrokenPipeError:  # output piped into head, less that quit early
         sys.stderr.close()
         return 0

@@ -16,12 +16,24 @@ BATCH_TRANSACTION_SECONDS = 0.5  # no receiver waits on this process's write loc
 BULK = 16  # from this many messages on, a batch command starts the parse helper (one mail: not worth it)
 
 
+def usable(cfg) -> None:
+    """What `check-config` and `run` ask beyond the file itself: every secret can be read and the
+    templates are there (ConfigError says which is not)."""
+    from ..resources import MissingFiles, check_templates
+
+    config_mod.check_secrets(cfg)
+    try:
+        check_templates(cfg.templates_dir)
+    except MissingFiles as exc:
+        raise config_mod.ConfigError(f"[paths].templates_dir: {exc}") from None
+
+
 def cmd_check_config(args) -> int:
     from ..app import describe
 
     cfg = args.cfg
     try:
-        config_mod.check_secrets(cfg)
+        usable(cfg)
     except config_mod.ConfigError as exc:
         print(f"sakspost: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -37,7 +49,7 @@ def cmd_run(args) -> int:
     from .. import app
 
     try:
-        config_mod.check_secrets(args.cfg)
+        usable(args.cfg)
     except config_mod.ConfigError as exc:
         print(f"sakspost: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -110,8 +122,11 @@ def cmd_reprocess(args) -> int:
 def cmd_stats(args) -> int:
     rt = open_runtime(args)
     try:
+        from ..registry.leases import live
+
         with Session(rt.engine) as session:
             data = views.stats(session)
+        data["instances"] = live(rt.engine)
         if args.json:
             print(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True))
             return 0
@@ -124,6 +139,8 @@ def cmd_stats(args) -> int:
             error = f"  last error: {m['last_error']}" if m["last_error"] else ""
             print(f"mailbox {name}: {m['state']} since {m['since']}  ingested={m['ingested']} "
                   f"duplicates={m['duplicates']} last_uid={m['last_uid']}{error}")
+        for instance in data["instances"]:
+            print(f"instance {instance['id']}: seen {instance['seen_at']}  holds {', '.join(instance['holds']) or '-'}")
         return 0
     finally:
         rt.close()

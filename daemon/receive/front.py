@@ -157,7 +157,7 @@ async def serve(listen: socket.socket, link_socket: socket.socket) -> None:
     config, level = pickle.loads(await reader.readexactly(length))
     from .. import logs
 
-    logs.setup(level)
+    logs.setup(level, config.logging.format)
     link = Link(reader, writer)
     protocol = config.receiver.protocol
     cls = SlicedLMTP if protocol == "lmtp" else SlicedSMTP

@@ -391,30 +391,3 @@ def _new_mail_announced(client: IMAPClient) -> bool:
 
 def _bytes(value) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
-
-
-# -- all mailboxes, as one component of the daemon ---------------------------------------------
-
-class Mailboxes:
-    """Starts a watcher per configured mailbox (and its poll tick on the clock); stops them all."""
-
-    def __init__(self, rt, clock):
-        self.clock = clock
-        self.watchers = [MailboxWatcher(rt, m) for m in rt.config.mailbox]
-
-    def start(self) -> None:
-        for watcher in self.watchers:
-            m = watcher.mailbox
-            self.clock.every(f"imap-poll:{m.name}", m.poll_seconds, watcher.poll_tick)
-            watcher.start()
-
-    def stop(self, timeout: float = 3.0) -> None:
-        for watcher in self.watchers:
-            watcher.stop_soon()
-        deadline = time.monotonic() + timeout
-        for watcher in self.watchers:
-            watcher.join(max(0.0, deadline - time.monotonic()))
-        for watcher in self.watchers:
-            if watcher.is_alive():
-                watcher.abort()
-                watcher.join(2.0)

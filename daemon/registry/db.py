@@ -16,14 +16,17 @@ from typing import Iterator
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
-from . import models  # noqa: F401  (registers the tables)
+from . import events, models  # noqa: F401  (registers the tables, and the case events' listeners)
+from . import schema
 
 
 def open_engine(url: str, *, create: bool = True) -> Engine:
     """The registry's engine. Its errors (and SQL logging) never show the values bound to a
-    statement (`hide_parameters`): they are logged, and a mail's text may hold an identity number."""
+    statement (`hide_parameters`): they are logged, and a mail's text may hold an identity number.
+    With CREATE, an empty database gets the schema and one that is not current is refused
+    (`schema.SchemaError`, saying which command to run)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -38,7 +41,11 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
     if create:
-        SQLModel.metadata.create_all(engine)
+        try:
+            schema.ensure(engine)
+        except BaseException:
+            engine.dispose()
+            raise
     return engine
 
 

@@ -280,3 +280,32 @@ class ScheduledSend(SQLModel, table=True):
     sent_at: datetime | None = None
     sent_by: str = ""  # host:pid of the daemon that queued it
     message_pk: int | None = None  # the queued mail
+class PurgeRecord(SQLModel, table=True):
+    """A purge of closed cases past their retention (`sakspost purge`): who, when, the cut-off,
+    and what went: case ids and row counts, never content. It outlives the cases' own audit trail."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
+    who: str = "system"
+    closed_before: datetime
+    case_ids: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # JSON list
+    counts: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # JSON object
+
+
+class Instance(SQLModel, table=True):
+    """A running daemon, as it last said it was alive (`daemon.registry.leases`)."""
+
+    id: str = Field(primary_key=True)  # host:pid:random
+    host: str = ""
+    pid: int = 0
+    started_at: datetime = Field(default_factory=utcnow)
+    seen_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Lease(SQLModel, table=True):
+    """Who works a mailbox (`mailbox:NAME`) or runs a scheduled job (`job:NAME`), and until when."""
+
+    name: str = Field(primary_key=True)
+    holder: str = Field(index=True)
+    acquired_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(default_factory=utcnow)

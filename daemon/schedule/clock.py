@@ -12,11 +12,14 @@ from typing import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from ..metrics import SCHEDULER_RUNS
+
 log = logging.getLogger("sakspost.clock")
 
 
 class Clock:
     def __init__(self):
+        self.gate: Callable[[str], bool] = lambda name: True  # may this instance run job NAME now?
         self.scheduler = BackgroundScheduler(
             timezone="UTC",
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
@@ -34,13 +37,17 @@ class Clock:
         """Run FUNC on a cron schedule (APScheduler's cron fields, e.g. day_of_week="mon", hour=7)."""
         self.scheduler.add_job(self._guard(name, func), "cron", id=name, name=name, replace_existing=True, **fields)
 
-    @staticmethod
-    def _guard(name: str, func):
+    def _guard(self, name: str, func):
         def run():
+            if not self.gate(name):
+                return  # another instance runs it
             try:
                 func()
             except Exception:
                 log.exception("scheduled job %s failed", name)
+                SCHEDULER_RUNS.labels(name, "failed").inc()
+            else:
+                SCHEDULER_RUNS.labels(name, "ok").inc()
         return run
 
     def start(self) -> None:

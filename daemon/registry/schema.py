@@ -1,0 +1,118 @@
+"""The registry's schema: made and upgraded by the Alembic migrations in `daemon/migrations/`,
+never by `create_all`.
+
+Decides what a command may do with the database it is given. An empty database is brought to the
+newest revision (so `sakspost run` on a fresh install needs no other step); one at the newest
+revision is used; one that is behind (or was made by the release before migrations, which has
+tables but no revision) is refused with the command that upgrades it, `sakspost db upgrade`; one
+ahead of this release (a newer release upgraded it) is refused too. Upgrading takes a lock first
+(PostgreSQL: an advisory lock; SQLite: the write lock of `BEGIN IMMEDIATE`), so several daemons
+starting at once on one empty database make it once.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, Engine
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+BASELINE = "0001"  # the schema of the release before migrations, made by create_all
+_LOCK_KEY = 0x5A4B5350  # PostgreSQL advisory lock: one upgrade at a time
+
+log = logging.getLogger(__name__)
+
+
+class SchemaError(Exception):
+    """The database's schema is not the one this release uses; the message says what to run."""
+
+
+def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head() -> str:
+    """The newest revision this release knows."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def revision(connection: Connection) -> str | None:
+    """The database's revision: None when it has none (empty, or made before migrations)."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def state(connection: Connection) -> str:
+    """`empty`, `current`, `behind` (an older revision, or tables without one), or `unknown`
+    (a revision this release does not know: a newer release's)."""
+    current = revision(connection)
+    if current is None:
+        return "behind" if _has_tables(connection) else "empty"
+    if current == head():
+        return "current"
+    known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    return "behind" if current in known else "unknown"
+
+
+def ensure(engine: Engine) -> None:
+    """Make an empty database's schema; accept a current one; refuse any other (SchemaError)."""
+    with engine.connect() as conn:
+        found = state(conn)
+    if found == "current":
+        return
+    if found == "empty":
+        upgrade(engine, only_if_empty=True)
+        return
+    raise SchemaError(_refusal(found, engine))
+
+
+def upgrade(engine: Engine, *, only_if_empty: bool = False) -> tuple[str | None, str]:
+    """Bring the schema to the newest revision under a lock; return (revision before, after). A
+    database made before migrations is recognised as the baseline and upgraded from there."""
+    with engine.begin() as conn:  # BEGIN IMMEDIATE on SQLite: the write lock, held to the end
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        before = revision(conn)
+        if only_if_empty and (before is not None or _has_tables(conn)):
+            return before, before  # another process made it meanwhile; `ensure` is asked again at start
+        cfg = alembic_config(conn)
+        if before is None and _has_tables(conn):
+            command.stamp(cfg, BASELINE)
+            before = "(before migrations)"
+        command.upgrade(cfg, "head")
+        after = revision(conn)
+        if after != before:
+            log.info("registry schema %s: %s -> %s", engine.url.render_as_string(hide_password=True),
+                     before or "(empty)", after)
+        return before, after
+
+
+def new_revision(engine: Engine, message: str) -> Path:
+    """Write the migration from ENGINE's schema (which must be current) to the models' as they are
+    now (Alembic's autogenerate; read it through before committing it); return its file."""
+    with engine.begin() as conn:
+        if state(conn) != "current":
+            raise SchemaError(_refusal(state(conn), engine))
+        number = f"{int(head()) + 1:04d}"
+        script = command.revision(alembic_config(conn), message=message, autogenerate=True, rev_id=number)
+    return Path(script.path)
+
+
+def _has_tables(connection: Connection) -> bool:
+    return bool(set(inspect(connection).get_table_names()) - {"alembic_version"})
+
+
+def _refusal(found: str, engine: Engine) -> str:
+    url = engine.url.render_as_string(hide_password=True)
+    if found == "unknown":
+        return (f"the registry {url} was upgraded by a newer release of sakspost (schema revision unknown "
+                f"to this one, {head()}): install that release")
+    return f"the registry {url} has an older schema than this release's ({head()}): run `sakspost db upgrade`"
