@@ -28,6 +28,8 @@ def cmd_check_config(args) -> int:
     print(f"configuration OK: {cfg.source}")
     for line in describe(cfg):
         print(f"  {line}")
+    for warning in config_mod.warnings(cfg):
+        print(f"warning: {warning}")
     return 0
 
 
@@ -117,6 +119,9 @@ def cmd_stats(args) -> int:
               "  ".join(f"{k}={v}" for k, v in sorted(data["messages"]["by_status"].items())))
         print(f"cases:    {data['cases']['total']}  " +
               "  ".join(f"{k}={v}" for k, v in sorted(data["cases"]["by_state"].items())))
+        if data["cases"]["escalation_impossible"]:
+            print(f"          A/B cases not escalated to NHN (no [nhn] intake_address): "
+                  f"{data['cases']['escalation_impossible']}")
         print("outbox:   " + "  ".join(f"{k}={v}" for k, v in sorted(data["outbox"]["by_status"].items())))
         for name, m in data["mailboxes"].items():
             error = f"  last error: {m['last_error']}" if m["last_error"] else ""

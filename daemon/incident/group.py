@@ -1,0 +1,146 @@
+"""The working group around an incident: who is told what, so that every party hears of it once
+and nobody gets their own words back.
+
+- Content from NHN or another actor goes to the rest of the working group and to our handlers,
+  never back to the actor it came from (`pass_on`).
+- A later message from the reporter reaches our handlers, and NHN on the forward's thread when
+  the case went to NHN (`reporter_wrote`).
+- During verification (`resolved`) a message that is not automatic from the reporter or a group
+  member holds the closure: the case is reopened and the handlers told (`hold_closure`).
+- An actor added to the group gets a briefing: summary, severity, lead, NHN's reference and
+  classification, the agreed channel and the status history (`brief`). Identity numbers are
+  redacted by the renderer as in every mail that leaves.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlmodel import Session, select
+
+from .. import notify
+from ..config import without_plus
+from ..outbound.wording import actor_name, state_name
+from ..registry import cases, states
+from ..registry.models import AuditEvent, Case
+from . import workflow
+
+HISTORY = ("opened", "state_changed", "escalated_to_nhn", "nhn_reference_recorded", "nhn_classified",
+           "lead_changed", "actor_added", "status", "changed", "report_joined", "verification_held")
+
+
+def actor_of(config, address: str) -> str:
+    """The id of the actor ADDRESS belongs to (one of its addresses, else NHN by its sender
+    domains), or "" for a person we know only by address."""
+    address = without_plus((address or "").strip().lower())
+    if not address:
+        return ""
+    for actor in config.actor:
+        if address in {a.lower() for a in (actor.contact, actor.local_support, *actor.handlers) if a}:
+            return actor.id
+    if workflow.is_nhn_address(config, address):
+        return workflow.nhn_actor_id(config) or "nhn"
+    return ""
+
+
+def is_reporter(session: Session, case: Case, address: str) -> bool:
+    """Whether ADDRESS reported CASE: its reporter, or a worker whose report joined it."""
+    address = (address or "").lower()
+    if not address:
+        return False
+    if address == (case.reporter or "").lower():
+        return True
+    joined = session.exec(select(AuditEvent.detail).where(AuditEvent.case_id == case.id,
+                                                          AuditEvent.action == "report_joined"))
+    return any(json.loads(d or "{}").get("reporter", "").lower() == address for d in joined)
+
+
+def is_our_handler(config, address: str) -> bool:
+    return (address or "").lower() in {a.lower() for a in notify.handler_addresses(config)}
+
+
+def pass_on(session: Session, rt, case: Case, message, text: str, *, sender: str, actor_id: str,
+            headline: str, attachments=()) -> None:
+    """What ACTOR_ID wrote, to the other members of the working group and to our handlers."""
+    workflow.share_with_group(session, rt, case, headline, text[:20_000], who=sender, purpose="shared_with_group",
+                              attachments=attachments, exclude_actors=(actor_id,))
+    notify.news(session, rt, case, headline, text[:20_000], purpose="handler_actor_answer", sender=sender,
+                reply_to_message=message, attachments=attachments)
+
+
+def reporter_wrote(session: Session, rt, case: Case, message, text: str, *, sender: str = "",
+                   tell_handlers: bool = True) -> None:
+    """The reporter's later message: to our handlers, and to NHN on the same thread if escalated."""
+    if tell_handlers:
+        notify.news(session, rt, case, "Ny melding fra melderen", text[:20_000], purpose="handler_reporter_message",
+                    sender=sender or case.reporter, reply_to_message=message)
+    if case.escalated_at is not None and rt.config.nhn.intake_address and text.strip():
+        cases.send(session, rt, case, "nhn_detail", {"text": text[:20_000]}, to=[rt.config.nhn.intake_address],
+                   purpose="nhn_detail", reply_to_message=workflow.nhn_thread(session, case),
+                   auto_submitted=rt.config.nhn.auto_submitted or None, who=sender or case.reporter)
+
+
+def hold_closure(session: Session, rt, case: Case, message, *, sender: str, text: str) -> bool:
+    """A message during verification keeps the case from closing: reopen it, tell the handlers.
+    Returns whether the case was held."""
+    if case.kind != "incident" or case.state != states.RESOLVED:
+        return False
+    cases.transition(session, case, states.OPEN, who=sender, message_pk=message.id,
+                     reason="ny melding i verifiseringsperioden")
+    cases.note(session, case, "verification_held", who=sender, message_pk=message.id, detail={"from": sender})
+    notify.news(session, rt, case, "Saken er gjenåpnet: ny melding i verifiseringsperioden", text[:20_000],
+                purpose="handler_verification_held", sender=sender, reply_to_message=message)
+    return True
+
+
+def brief(session: Session, rt, case: Case, actor_id: str, role: str, *, who: str) -> bool:
+    """The briefing for ACTOR_ID, just added to CASE's working group as ROLE."""
+    actor = rt.config.actor_by_id(actor_id)
+    if actor is None or not actor.contact or actor.contact.lower() == rt.config.identity.address.lower():
+        return False
+    return bool(cases.send(session, rt, case, "briefing",
+                           {"actor": actor, "role": role, "description": case.description[:4000],
+                            "history": history(session, rt, case)},
+                           to=[actor.contact], purpose="briefing", who=who, auto_submitted=None,
+                           reply_to_message=workflow.first_message(session, case)))
+
+
+def history(session: Session, rt, case: Case) -> list[dict]:
+    """The case's course in bokmål, oldest first: states, escalation, NHN, lead, members, statuses."""
+    out = []
+    for event in session.exec(select(AuditEvent).where(AuditEvent.case_id == case.id,
+                                                       AuditEvent.action.in_(HISTORY)).order_by(AuditEvent.id)):
+        text = describe(rt.config, event.action, json.loads(event.detail or "{}"))
+        if text:
+            out.append({"at": event.at, "text": text})
+    return out
+
+
+def describe(config, action: str, detail: dict) -> str:
+    """One line of history for an audit event, or "" for one a party need not see."""
+    if action == "opened":
+        return "saken ble registrert"
+    if action == "state_changed":
+        return f"status: {state_name(detail.get('to'))}"
+    if action == "escalated_to_nhn":
+        return "meldt til NHNs kundesenter"
+    if action == "nhn_reference_recorded":
+        return f"NHN-referanse {detail.get('nhn_reference', {}).get('to', '')}"
+    if action == "nhn_classified":
+        return f"NHNs klassifisering: {detail.get('nhn_classification', {}).get('to', '')}"
+    if action == "lead_changed":
+        return f"ledes av {actor_name(config, detail.get('lead_actor', {}).get('to'))}"
+    if action == "actor_added":
+        role = "leverandør" if detail.get("role") == "vendor" else "medlem"
+        return f"{actor_name(config, detail.get('actor'))} lagt til som {role}"
+    if action == "status":
+        return f"status: {detail.get('text', '')}"
+    if action == "changed" and "severity" in detail:
+        return f"alvorlighetsgrad {detail['severity'].get('to') or '-'}"
+    if action == "changed" and "channel" in detail:
+        return f"avtalt kanal: {detail['channel'].get('to')}"
+    if action == "report_joined":
+        return "en ny melding om samme feil ble lagt til saken"
+    if action == "verification_held":
+        return "gjenåpnet: ny melding i verifiseringsperioden"
+    return ""
