@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from .. import notify
 from ..config import without_plus
 from ..outbound.wording import actor_name, state_name
-from ..registry import cases, states
+from ..registry import cases, states, transaction
 from ..registry.models import AuditEvent, Case
 from . import workflow
 
@@ -107,12 +107,14 @@ def brief(session: Session, rt, case: Case, actor_id: str, role: str, *, who: st
 
 def history(session: Session, rt, case: Case) -> list[dict]:
     """The case's course in bokmål, oldest first: states, escalation, NHN, lead, members, statuses."""
+    stored = session.exec(select(AuditEvent.at, AuditEvent.action, AuditEvent.detail).where(
+        AuditEvent.case_id == case.id, AuditEvent.action.in_(HISTORY)).order_by(AuditEvent.id))
+    pending = [(row["at"], row["action"], row["detail"]) for row in transaction.pending_events(session, case.id)]
     out = []
-    for event in session.exec(select(AuditEvent).where(AuditEvent.case_id == case.id,
-                                                       AuditEvent.action.in_(HISTORY)).order_by(AuditEvent.id)):
-        text = describe(rt.config, event.action, json.loads(event.detail or "{}"))
+    for at, action, detail in [*stored, *pending]:
+        text = describe(rt.config, action, json.loads(detail or "{}"))
         if text:
-            out.append({"at": event.at, "text": text})
+            out.append({"at": at, "text": text})
     return out
 
 
