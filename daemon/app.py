@@ -134,6 +134,8 @@ def run(rt: Runtime) -> int:
     # hourly, not daily: each reminder is recorded when queued, so a late or repeated run sends nothing twice
     daemon.clock.every("citizen_deadline_reminders", 3600, lambda: send_due_reminders(rt, today()), first_in=60)
     daemon.clock.every("forget_rate_events", 3600, lambda: limits.forget_old(rt.engine), first_in=120)
+    if rt.config.notify.minor_cases == "digest":  # 06:00 UTC: 07:00 in Oslo (08:00 in summer)
+        daemon.clock.cron("handler_digest", lambda: notify.send_digest(rt), hour=6, minute=0)
     if rt.config.mailbox:
         daemon.extra.append(Mailboxes(rt, daemon.clock))
     daemon.extra.append(daemon.clock)

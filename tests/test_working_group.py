@@ -184,8 +184,8 @@ def test_a_new_vendors_briefing_carries_the_history(daemon, relay):
     command(daemon, case["id"], "#status Vi feilsøker gatewayen\n#medlem helse-vest\n#leverandør dips")
     briefing = wait_mail(relay, VENDOR, case["id"], "lagt til")
     text = body(briefing)
-    for expected in ("CS-0050003", "Kritisk", "Helse Sør-Øst", "Alvorlighetsgrad:  A", "meldt til NHNs kundesenter",
-                     "status: Vi feilsøker gatewayen", "Helse Vest lagt til som medlem", "som leverandør"):
+    for expected in ("CS-0050003", "Kritisk", "Helse Sør-Øst", "Alvorlighetsgrad:    A", "meldt til NHNs kundesenter",
+                     "statusmelding: Vi feilsøker gatewayen", "Helse Vest lagt til som medlem", "som leverandør"):
         assert expected in text, expected
     assert FNR not in briefing["raw"].decode("utf-8", "replace")
     assert wait_mail(relay, VEST, case["id"], "lagt til")
@@ -297,3 +297,23 @@ def test_cases_show_list_and_attachments_read_a_case(daemon, relay, tmp_path):
     daemon.cli("cases", "attachments", case["id"], "--save", str(tmp_path / "ut"))
     (saved,) = (tmp_path / "ut").iterdir()
     assert saved.name.endswith("feil.txt") and saved.read_bytes() == b"08:15 feil\n"
+
+
+# -- wording ----------------------------------------------------------------------------------------
+
+def test_english_templates_for_an_organisation_that_writes_english(sakspost, relay):
+    config = {**relay_config(relay), **SIX_ACTORS,
+              "identity": {**SIX_ACTORS["identity"], "language": "en"}}
+    d = sakspost(config)
+    d.send(incident_mail(subject="Gateway down abroad", sender=REPORTER, body=report_body("A")), mail_from=REPORTER)
+    (case,) = d.wait_cases(1)
+    ack = wait_until(lambda: [m for m in relay.to(REPORTER) if "Received: Gateway down abroad" in subject(m)],
+                     what="the English acknowledgement")[0]
+    assert ack["msg"]["Content-Language"] == "en"
+    assert body(ack).startswith("Hello Kari Nordmann,") and "customer centre" in body(ack)
+    told = wait_until(lambda: [m for m in relay.to(HANDLER) if "Gateway down abroad" in subject(m)
+                               and "Severity:" in body(m)], what="the handlers told in English")[0]
+    assert "Status:       open" in body(told) and "Led by:       Helse Sør-Øst" in body(told)
+    command(d, case["id"], "#resolved new certificate chain")
+    done = wait_until(lambda: [m for m in relay.to(HANDLER) if "Done: " in subject(m)], what="confirmation")[0]
+    assert "The case is now resolved" in body(done)

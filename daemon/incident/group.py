@@ -123,7 +123,7 @@ def describe(config, action: str, detail: dict) -> str:
     if action == "opened":
         return "saken ble registrert"
     if action == "state_changed":
-        return f"status: {state_name(detail.get('to'))}"
+        return f"saken er {state_name(detail.get('to'))}"
     if action == "escalated_to_nhn":
         return "meldt til NHNs kundesenter"
     if action == "nhn_reference_recorded":
@@ -136,7 +136,7 @@ def describe(config, action: str, detail: dict) -> str:
         role = "leverandør" if detail.get("role") == "vendor" else "medlem"
         return f"{actor_name(config, detail.get('actor'))} lagt til som {role}"
     if action == "status":
-        return f"status: {detail.get('text', '')}"
+        return f"statusmelding: {detail.get('text', '')}"
     if action == "changed" and "severity" in detail:
         return f"alvorlighetsgrad {detail['severity'].get('to') or '-'}"
     if action == "changed" and "channel" in detail:
