@@ -19,7 +19,7 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from .registry import cases
-from .registry.models import Case, utcnow
+from .registry.models import AuditEvent, Case, utcnow
 
 log = logging.getLogger("sakspost.notify")
 
@@ -67,6 +67,19 @@ def new_case(session: Session, rt, case: Case, message=None) -> int:
     headline = (f"Ny sak med alvorlighetsgrad {case.severity}" if case.severity else "Ny sak")
     return news(session, rt, case, headline, case.description[:4000], purpose="handler_new_case",
                 sender=case.reporter, reply_to_message=message)
+
+
+def bounce(session: Session, rt, case: Case, message) -> int:
+    """A mail of ours about CASE came back: tell the handlers, once a day a case at most (a
+    bounce of this very notice must not start a loop)."""
+    since = utcnow() - timedelta(days=1)
+    told = session.exec(select(AuditEvent.id).where(
+        AuditEvent.case_id == case.id, AuditEvent.action == "mail_queued", AuditEvent.at > since,
+        AuditEvent.detail.contains('"purpose": "handler_bounce"')).limit(1)).first()
+    if told is not None:
+        return 0
+    return news(session, rt, case, "E-post kom i retur", f"Emne: {message.subject}\nFra: {message.from_addr}",
+                purpose="handler_bounce")
 
 
 def send_digest(rt, now=None) -> int:

@@ -153,6 +153,19 @@ def test_a_new_a_case_reaches_the_handlers_within_seconds(daemon, relay):
     assert not about(relay, HANDLER, minor["id"])
 
 
+def test_a_bounce_of_our_mail_reaches_the_handlers_once(daemon, relay):
+    case = report(daemon, "Bounce-test: e-resept", "C")
+    ack = wait_mail(relay, REPORTER, case["id"], "Mottatt")
+    for n in range(2):
+        daemon.send(incident_mail(subject="Undelivered Mail Returned to Sender", sender="mailer-daemon@mx.example",
+                                  body="Mailbox full.\n", in_reply_to=ack["msg"]["Message-ID"]), mail_from="<>")
+    told = wait_mail(relay, HANDLER, case["id"], "i retur")
+    assert "Undelivered Mail" in body(told)
+    wait_until(lambda: len(events(daemon, case["id"], "automatic_mail_received")) == 2, what="both bounces")
+    time.sleep(0.5)
+    assert len([m for m in about(relay, HANDLER, case["id"]) if "i retur" in subject(m)]) == 1
+
+
 # -- 3. a fix is confirmed by those who saw the fault -----------------------------------------
 
 def test_the_reporters_still_broken_during_verification_keeps_the_case_open(daemon, relay):
