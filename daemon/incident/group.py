@@ -43,6 +43,18 @@ def actor_of(config, address: str) -> str:
     return ""
 
 
+def known_domain(config, address: str) -> bool:
+    """Whether ADDRESS is at our own domain or that of a configured actor: who may join a case by
+    naming its NHN reference (a stranger who names one opens a case of their own, as before)."""
+    domain = (address or "").rpartition("@")[2].lower()
+    if not domain:
+        return False
+    domains = {config.identity.domain.lower()}
+    for actor in config.actor:
+        domains.update(a.rpartition("@")[2].lower() for a in (actor.contact, actor.local_support, *actor.handlers) if a)
+    return domain in domains
+
+
 def is_reporter(session: Session, case: Case, address: str) -> bool:
     """Whether ADDRESS reported CASE: its reporter, or a worker whose report joined it."""
     address = (address or "").lower()

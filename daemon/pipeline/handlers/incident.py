@@ -27,7 +27,7 @@ def new_report(session: Session, rt, message, mail, verdict) -> None:
     reporter = reply_address(mail)[:500]
     if hold_if_flooding(session, rt, message, mail, reporter):
         return
-    known = case_for_reference(session, quoted_reference(rt, mail))
+    known = case_for_reference(session, quoted_reference(rt, mail)) if group.known_domain(rt.config, reporter) else None
     if known is not None:
         return join_report(session, rt, sql.get(session, Case, known), message, mail, reporter)
     fields = read_report(rt.config, mail.subject, mail.text, reporter, documented=mail.documented)
@@ -85,9 +85,9 @@ def message_in(session: Session, rt, case: Case, message, mail) -> None:
     if group.is_our_handler(rt.config, sender):
         return  # our own handler's words are on the thread; they #gjenåpne if they mean it
     attachments = list(session.exec(select(Attachment).where(Attachment.message_pk == message.id)))
-    held = group.hold_closure(session, rt, case, message, sender=sender, text=text)
-    actor_id = group.actor_of(rt.config, sender)
-    if group.is_reporter(session, case, sender):
+    actor_id, reporter = group.actor_of(rt.config, sender), group.is_reporter(session, case, sender)
+    held = (reporter or bool(actor_id)) and group.hold_closure(session, rt, case, message, sender=sender, text=text)
+    if reporter:
         group.reporter_wrote(session, rt, case, message, text, sender=sender, tell_handlers=not held)
     elif actor_id and actor_id != rt.config.identity.actor:
         group.pass_on(session, rt, case, message, text, sender=sender, actor_id=actor_id,
