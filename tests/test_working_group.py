@@ -123,6 +123,12 @@ def test_a_workers_mail_quoting_nhns_reference_joins_the_case_nhn_opened(daemon,
     assert "XCA feiler" in body(told)
     time.sleep(1.0)
     assert not relay.to(INTAKE), "no forward at all: NHN opened the case"
+    # a stranger who names the reference does not join the case: their mail is a case of its own
+    daemon.send(incident_mail(subject="Om CS-0050001", sender="ukjent@annet.example", body=report_body("C")),
+                mail_from="ukjent@annet.example")
+    stranger = wait_until(lambda: next((c for c in daemon.cases() if c["subject"] == "Om CS-0050001"), None),
+                          what="the stranger's own case")
+    assert stranger["id"] != case["id"] and len(events(daemon, case["id"], "report_joined")) == 1
 
     # a case we forwarded: NHN's reference, quoted by a second worker, joins it; one forward in all
     first = report(daemon, "Kjernejournal svarer ikke", "A")
@@ -164,6 +170,14 @@ def test_a_bounce_of_our_mail_reaches_the_handlers_once(daemon, relay):
     wait_until(lambda: len(events(daemon, case["id"], "automatic_mail_received")) == 2, what="both bounces")
     time.sleep(0.5)
     assert len([m for m in about(relay, HANDLER, case["id"]) if "i retur" in subject(m)]) == 1
+
+
+def test_minor_cases_told_at_once_when_so_configured(sakspost, relay):
+    d = sakspost({**relay_config(relay), **SIX_ACTORS, "notify": {"minor_cases": "immediate"}})
+    d.send(incident_mail(subject="Kosmetisk feil i visning", sender=REPORTER, body=report_body("D")),
+           mail_from=REPORTER)
+    wait_until(lambda: [m for m in relay.to(HANDLER) if "Ny sak med alvorlighetsgrad D: Kosmetisk" in subject(m)],
+               what="the D case told at once")
 
 
 # -- 3. a fix is confirmed by those who saw the fault -----------------------------------------
