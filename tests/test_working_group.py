@@ -341,6 +341,11 @@ def test_english_templates_for_an_organisation_that_writes_english(sakspost, rel
     told = wait_until(lambda: [m for m in relay.to(HANDLER) if "Gateway down abroad" in subject(m)
                                and "Severity:" in body(m)], what="the handlers told in English")[0]
     assert "Status:       open" in body(told) and "Led by:       Helse Sør-Øst" in body(told)
-    command(d, case["id"], "#resolved new certificate chain")
+    command(d, case["id"], "#vendor dips\n#resolved new certificate chain")
     done = wait_until(lambda: [m for m in relay.to(HANDLER) if "Done: " in subject(m)], what="confirmation")[0]
     assert "The case is now resolved" in body(done)
+    briefing = wait_until(lambda: [m for m in relay.to(VENDOR) if "You have been added" in subject(m)],
+                          what="the English briefing")[0]
+    for expected in ("as a vendor", "the case is open", "reported to NHN's customer centre",
+                     "Journalleverandøren AS added as vendor"):
+        assert expected in body(briefing), expected

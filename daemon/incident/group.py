@@ -130,31 +130,46 @@ def history(session: Session, rt, case: Case) -> list[dict]:
     return out
 
 
+PHRASES = {
+    "nb": {"opened": "saken ble registrert", "state_changed": "saken er {}",
+           "escalated_to_nhn": "meldt til NHNs kundesenter",
+           "nhn_reference_recorded": "NHN-referanse {}", "nhn_classified": "NHNs klassifisering: {}",
+           "lead_changed": "ledes av {}", "vendor": "{} lagt til som leverandør", "member": "{} lagt til som medlem",
+           "status": "statusmelding: {}", "severity": "alvorlighetsgrad {}", "channel": "avtalt kanal: {}",
+           "report_joined": "en ny melding om samme feil ble lagt til saken",
+           "verification_held": "gjenåpnet: ny melding i verifiseringsperioden"},
+    "en": {"opened": "the case was registered", "state_changed": "the case is {}",
+           "escalated_to_nhn": "reported to NHN's customer centre", "nhn_reference_recorded": "NHN reference {}",
+           "nhn_classified": "NHN's classification: {}", "lead_changed": "led by {}", "vendor": "{} added as vendor",
+           "member": "{} added as member", "status": "status message: {}", "severity": "severity {}",
+           "channel": "agreed channel: {}", "report_joined": "another report of the same fault was added",
+           "verification_held": "reopened: a new message during verification"},
+}
+
+
 def describe(config, action: str, detail: dict) -> str:
-    """One line of history for an audit event, or "" for one a party need not see."""
-    if action == "opened":
-        return "saken ble registrert"
+    """One line of history for an audit event, in the language of our mail, or "" for an event
+    a party need not see."""
+    language = config.identity.language
+    say = PHRASES.get(language, PHRASES["nb"])
+
+    def change(key: str) -> str:
+        return (detail.get(key) or {}).get("to") or "-"
+
     if action == "state_changed":
-        return f"saken er {state_name(detail.get('to'))}"
-    if action == "escalated_to_nhn":
-        return "meldt til NHNs kundesenter"
+        return say[action].format(state_name(detail.get("to"), language))
     if action == "nhn_reference_recorded":
-        return f"NHN-referanse {detail.get('nhn_reference', {}).get('to', '')}"
+        return say[action].format(change("nhn_reference"))
     if action == "nhn_classified":
-        return f"NHNs klassifisering: {detail.get('nhn_classification', {}).get('to', '')}"
+        return say[action].format(change("nhn_classification"))
     if action == "lead_changed":
-        return f"ledes av {actor_name(config, detail.get('lead_actor', {}).get('to'))}"
+        return say[action].format(actor_name(config, change("lead_actor")))
     if action == "actor_added":
-        role = "leverandør" if detail.get("role") == "vendor" else "medlem"
-        return f"{actor_name(config, detail.get('actor'))} lagt til som {role}"
+        role = "vendor" if detail.get("role") == "vendor" else "member"
+        return say[role].format(actor_name(config, detail.get("actor")))
     if action == "status":
-        return f"statusmelding: {detail.get('text', '')}"
-    if action == "changed" and "severity" in detail:
-        return f"alvorlighetsgrad {detail['severity'].get('to') or '-'}"
-    if action == "changed" and "channel" in detail:
-        return f"avtalt kanal: {detail['channel'].get('to')}"
-    if action == "report_joined":
-        return "en ny melding om samme feil ble lagt til saken"
-    if action == "verification_held":
-        return "gjenåpnet: ny melding i verifiseringsperioden"
-    return ""
+        return say[action].format(detail.get("text", ""))
+    if action == "changed":
+        key = next((k for k in ("severity", "channel") if k in detail), None)
+        return say[key].format(change(key)) if key else ""
+    return say.get(action, "")
