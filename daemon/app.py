@@ -16,6 +16,8 @@ from sqlalchemy.engine import make_url
 
 from . import memory, systemd
 from .citizen.deadlines import send_due_reminders, today
+from . import notify
+from .incident import group
 from .incident.workflow import close_verified
 from .pipeline.process import run_until_empty
 from .outbound.sender import seconds_until_next, send_due
@@ -134,6 +136,7 @@ def run(rt: Runtime) -> int:
     # hourly, not daily: each reminder is recorded when queued, so a late or repeated run sends nothing twice
     daemon.clock.every("citizen_deadline_reminders", 3600, lambda: send_due_reminders(rt, today()), first_in=60)
     daemon.clock.every("forget_rate_events", 3600, lambda: limits.forget_old(rt.engine), first_in=120)
+    daemon.clock.every("failed_nhn_mail", 10, lambda: group.tell_failed_forwards(rt), first_in=5)
     if rt.config.notify.minor_cases == "digest":  # 06:00 UTC: 07:00 in Oslo (08:00 in summer)
         daemon.clock.cron("handler_digest", lambda: notify.send_digest(rt), hour=6, minute=0)
     if rt.config.mailbox:

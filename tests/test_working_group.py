@@ -12,7 +12,7 @@ from __future__ import annotations
 import getpass
 import time
 import pytest
-from conftest import SECURITY, authenticated, incident_mail, module_daemon, relay_config, wait_until
+from conftest import SECURITY, Relay, authenticated, incident_mail, module_daemon, relay_config, wait_until
 
 OURS = "brukerstotte@helse-sorost.example"
 HANDLER = "kari.drift@helse-sorost.example"
@@ -349,3 +349,28 @@ def test_english_templates_for_an_organisation_that_writes_english(sakspost, rel
     for expected in ("as a vendor", "the case is open", "reported to NHN's customer centre",
                      "Journalleverandøren AS added as vendor"):
         assert expected in body(briefing), expected
+
+
+class RefusingIntake(Relay):
+    """A relay whose far end refuses NHN's intake for good."""
+
+    async def handle_DATA(self, server, session, envelope):
+        if INTAKE in [r.lower() for r in envelope.rcpt_tos]:
+            return "550 5.1.1 no such mailbox"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_forward_the_relay_refuses_is_told_to_the_handlers(sakspost):
+    refusing = RefusingIntake().start()
+    try:
+        d = sakspost({**relay_config(refusing), **SIX_ACTORS})
+        d.send(incident_mail(subject="Akutt: forward som ikke kommer fram", sender=REPORTER, body=report_body("A")),
+               mail_from=REPORTER)
+        (case,) = d.wait_cases(1)
+        told = wait_until(lambda: [m for m in refusing.to(HANDLER) if "kom ikke fram" in subject(m)], 30,
+                          what="the handlers told of the refused forward")
+        assert "nhn_forward" in body(told[0]) and "550" in body(told[0])
+        assert "ERROR" in d.log() and "failed for good" in d.log()
+        assert len(events(d, case["id"], "escalation_failed")) == 1  # what keeps the next round from telling again
+    finally:
+        refusing.stop()

@@ -4,7 +4,8 @@ and nobody gets their own words back.
 - Content from NHN or another actor goes to the rest of the working group and to our handlers,
   never back to the actor it came from (`pass_on`).
 - A later message from the reporter reaches our handlers, and NHN on the forward's thread when
-  the case went to NHN (`reporter_wrote`).
+  the case went to NHN (`reporter_wrote`); mail to NHN the relay refused for good is told to
+  the handlers (`tell_failed_forwards`, on the clock).
 - During verification (`resolved`) a message that is not automatic from the reporter or a group
   member holds the closure: the case is reopened and the handlers told (`hold_closure`).
 - An actor added to the group gets a briefing: summary, severity, lead, NHN's reference and
@@ -15,6 +16,7 @@ and nobody gets their own words back.
 from __future__ import annotations
 
 import json
+import logging
 
 from sqlmodel import Session, select
 
@@ -22,9 +24,11 @@ from .. import notify
 from ..config import without_plus
 from ..outbound.wording import actor_name, state_name
 from ..registry import cases, states, transaction
-from ..registry.models import AuditEvent, Case
+from ..registry.models import AuditEvent, Case, OutboxMail
 from . import workflow
 
+log = logging.getLogger("sakspost.incident")
+TO_NHN = ("nhn_forward", "nhn_update", "nhn_detail")
 HISTORY = ("opened", "state_changed", "escalated_to_nhn", "nhn_reference_recorded", "nhn_classified",
            "lead_changed", "actor_added", "status", "changed", "report_joined", "verification_held")
 
@@ -103,6 +107,28 @@ def hold_closure(session: Session, rt, case: Case, message, *, sender: str, text
     notify.news(session, rt, case, "Saken er gjenåpnet: ny melding i verifiseringsperioden", text[:20_000],
                 purpose="handler_verification_held", sender=sender, reply_to_message=message)
     return True
+
+
+def tell_failed_forwards(rt) -> int:
+    """Mail to NHN that the relay refused for good (a forward, an update, a detail): logged at
+    error level and told to the handlers, once each (a scheduled job). Returns how many."""
+    with Session(rt.engine) as session:
+        rows = list(session.exec(select(OutboxMail).where(OutboxMail.status == "failed",
+                                                          OutboxMail.purpose.in_(TO_NHN),
+                                                          OutboxMail.case_id.is_not(None))))
+        told = set(session.exec(select(AuditEvent.detail).where(AuditEvent.action == "escalation_failed")))
+        fresh = [o for o in rows if json.dumps({"outbox": o.id}) not in told]
+        for row in fresh:
+            case = session.get(Case, row.case_id)
+            cases.note(session, case, "escalation_failed", detail={"outbox": row.id})
+            log.error("case %s: mail to NHN (%s) failed for good: %s", case.id, row.purpose, row.last_error)
+            notify.news(session, rt, case, "E-post til NHN kom ikke fram",
+                        f"{row.purpose} til {row.recipients}: {row.last_error}\nRing NHNs kundesenter.",
+                        purpose="handler_escalation_failed")
+        session.commit()
+    if fresh:
+        rt.wake_sender.set()
+    return len(fresh)
 
 
 def brief(session: Session, rt, case: Case, actor_id: str, role: str, *, who: str) -> bool:
