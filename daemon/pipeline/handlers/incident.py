@@ -28,8 +28,9 @@ def new_report(session: Session, rt, message, mail, verdict) -> None:
     if hold_if_flooding(session, rt, message, mail, reporter):
         return
     known = case_for_reference(session, quoted_reference(rt, mail)) if group.known_domain(rt.config, reporter) else None
-    if known is not None:
-        return join_report(session, rt, sql.get(session, Case, known), message, mail, reporter)
+    known = sql.get(session, Case, known) if known else None
+    if known is not None and known.state in states.ACTIVE:  # a closed case's fault back again: a new case
+        return join_report(session, rt, known, message, mail, reporter)
     fields = read_report(rt.config, mail.subject, mail.text, reporter, documented=mail.documented)
     case = cases.open_case(
         session, "incident", who=reporter or "unknown", message_pk=message.id,
