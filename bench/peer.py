@@ -1,7 +1,8 @@
 """The daemon under measurement: a real `python -m daemon run` process on a temporary registry.
 
 Its configuration is the embedded default with SQLite in a fresh directory, no relay (outbound
-mail goes to a maildir there) and the receiver on a free port of 127.0.0.1. What the benchmark
+mail goes to a maildir there; EXTRA sections may add one) and the receiver on a free port of
+127.0.0.1. What the benchmark
 learns about it, it learns from outside: resident memory from /proc, progress from the SQLite
 file opened read-only, as an operator would.
 """
@@ -27,14 +28,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_config(workdir: Path, port: int = 0) -> Path:
+def write_config(workdir: Path, port: int = 0, extra: str = "") -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "sakspost.toml"
     path.write_text(
         f'[database]\nurl = "sqlite:///{workdir}/sakspost.db"\n\n'
         f'[receiver]\nhost = "127.0.0.1"\nport = {port or 2525}\n\n'
         f'[identity]\naddress = "{REGISTRY_ADDRESS}"\nname = "Saksregister"\n\n'
-        f'[paths]\nvar_dir = "{workdir}/var"\n',
+        f'[paths]\nvar_dir = "{workdir}/var"\n\n' + extra,
         encoding="utf-8",
     )
     return path
@@ -129,10 +130,10 @@ class Registry:
 class Daemon:
     """One `sakspost run` process in WORKDIR; its memory is sampled while it runs."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, extra: str = ""):
         self.workdir = workdir
         self.port = free_port()
-        self.config = write_config(workdir, self.port)
+        self.config = write_config(workdir, self.port, extra)
         self.registry = Registry(workdir / "sakspost.db")
         self.proc: subprocess.Popen | None = None
         self.samples_peak_kb = 0

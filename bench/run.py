@@ -11,6 +11,8 @@
 3. the running daemon end to end: 4 concurrent SMTP clients send the corpus; the clock stops
    when every inbound message is processed (its case registered, its acknowledgement in the
    outbox); DATA→250 latency at full speed, then on a fresh daemon at a steady RATE per second;
+   then, on a daemon with a relay, the escalation latency: severity A reports sent among the
+   steady RATE, each timed until NHN's forward is accepted by the relay (bench/escalation.py);
 4. the daemon's peak resident memory over those runs, and its memory above idle while it
    receives, stores and processes one 25 MB message;
 5. the patient-data scan per message on its own (bench/scan.py): the identity-number redaction
@@ -40,7 +42,7 @@ if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "bench"
 
-from . import floor, load, scan  # noqa: E402
+from . import escalation, floor, load, scan  # noqa: E402
 from .mailgen import write_corpus  # noqa: E402
 from .peer import ROOT, Daemon, Registry, daemon_env, sakspost_command, write_config  # noqa: E402
 
@@ -52,6 +54,7 @@ TARGETS = {  # issue 6, for a 2-core machine
     "p99_ms_at_50": ("<", 50.0),
     "peak_rss_mb": ("<", 150.0),
     "big_message_rss_over_size": ("<", 3.0),
+    "escalation_p99_s": ("<=", 5.0),  # issue 17
 }
 
 
@@ -228,6 +231,10 @@ def run(args) -> dict:
         quiesce()
         log(f"daemon at {args.rate:g} msg/s, then one 25 MB message ...")
         paced, peak_b = measure_steady_and_big(steady, tmp / "steady", args.clients, args.rate)
+        quiesce()
+        log(f"daemon at {args.rate:g} msg/s with A reports escalated to a relay ...")
+        escalated = escalation.measure(steady, tmp / "escalation", args.rate, clients=args.clients)
+        log(f"  p99 {escalated['escalation_p99_s']:.2f} s")
     log("patient-data scan per message ...")
     scanned = scan.measure(files)
     # Each row against the faster of the floors measured just before and just after it: noise
@@ -261,10 +268,19 @@ def run(args) -> dict:
         "big_message_mb": paced["big_message_bytes"] / MB,
         "big_message_rss_mb": paced["big_message_rss_mb"],
         "big_message_rss_over_size": paced["big_message_rss_mb"] * MB / paced["big_message_bytes"],
-        "ingest": ingest, "e2e": e2e, "steady": paced, "scan": scanned, "machine": info,
+        "escalation_p50_s": escalated["escalation_p50_s"], "escalation_p99_s": escalated["escalation_p99_s"],
+        "ingest": ingest, "e2e": e2e, "steady": paced, "scan": scanned, "escalation": escalated, "machine": info,
     }
     result["targets"] = {name: _meets(result[name], op, bound) for name, (op, bound) in TARGETS.items()}
     return result
+
+
+def escalation_only(args) -> dict:
+    files, mails = corpus_files(make_corpus(args.count, args.seed))
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="esc-", dir=OUT) as tmp:
+        found = escalation.measure(mails[: args.steady_count], Path(tmp), args.rate, clients=args.clients)
+    return {**found, "machine": machine()}
 
 
 def _median(rows: list[dict]) -> dict:
@@ -274,7 +290,7 @@ def _median(rows: list[dict]) -> dict:
 
 
 def _meets(value: float, op: str, bound: float) -> bool:
-    return value >= bound if op == ">=" else value < bound
+    return {">=": value >= bound, "<=": value <= bound}.get(op, value < bound)
 
 
 def table(r: dict) -> str:
@@ -317,6 +333,10 @@ def table(r: dict) -> str:
         f"(p99 {r['scan']['redact_p99_us']:.0f}), the whole scan of a mail to another organisation "
         f"{r['scan']['scan_mean_us']:.0f} us (p99 {r['scan']['scan_p99_us']:.0f}); "
         f"{r['scan']['messages_with_removals']} of {r['scan']['messages']} had something removed",
+        f"escalation: an A report in, NHN's forward at the relay, under {r['rate']:g} msg/s of other mail: "
+        f"p50 {r['escalation_p50_s']:.2f} s, p99 {r['escalation_p99_s']:.2f} s "
+        f"({r['escalation']['escalation_missing']} of {r['escalation']['escalation_reports']} missing)"
+        f"  target p99 <= 5 s {ok['escalation_p99_s']}",
         f"ingest: {i['processes']} process(es), start-up included; end to end: {e['cases']} cases, "
         f"{e['outbox']} acknowledgements queued, {e['failed']} dead-lettered, "
         f"outbox delivered after {e['drained_seconds']:.1f} s",
@@ -335,7 +355,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3,
                         help="rounds of ingest and end to end, each between two floors; the median is shown (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--escalation-only", action="store_true",
+                        help="measure only the escalation latency (prints JSON)")
     args = parser.parse_args(argv)
+    if args.escalation_only:
+        print(json.dumps(escalation_only(args), indent=2, sort_keys=True))
+        return 0
     result = run(args)
     print(json.dumps(result, indent=2, sort_keys=True) if args.json else table(result))
     return 0

@@ -16,6 +16,8 @@ from sqlalchemy.engine import make_url
 
 from . import memory, systemd
 from .citizen.deadlines import send_due_reminders, today
+from . import notify
+from .incident import group
 from .incident.workflow import close_verified
 from .pipeline.process import run_until_empty
 from .outbound.sender import seconds_until_next, send_due
@@ -146,9 +148,12 @@ def run(rt: Runtime) -> int:
     if rt.config.digest.recipients:
         daemon.clock.every("meeting_digest", digest.TICK_SECONDS, lambda: digest.send_due_digest(rt, utcnow()),
                            first_in=5)
+    daemon.clock.every("failed_nhn_mail", 10, lambda: group.tell_failed_forwards(rt), first_in=5)
+    if rt.config.notify.minor_cases == "digest":  # 07:00 Norwegian time, summer and winter
+        daemon.clock.cron("handler_digest", lambda: notify.send_digest(rt), hour=7, minute=0, timezone="Europe/Oslo")
     # several instances on one registry: each mailbox is worked, each of these jobs run, by one of them
     shared_jobs = ("close_verified_incidents", "citizen_deadline_reminders", "forget_rate_events",
-                   "stale_incident_reminders", "meeting_digest")
+                   "stale_incident_reminders", "meeting_digest", "failed_nhn_mail", "handler_digest")
     presence = Presence(rt.engine, [f"mailbox:{m.name}" for m in rt.config.mailbox] +
                         [f"job:{name}" for name in shared_jobs])
     daemon.clock.gate = lambda name: name not in shared_jobs or presence.holds(f"job:{name}")

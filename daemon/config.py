@@ -23,6 +23,8 @@ from pathlib import Path
 ROLES = ("support", "citizen_forms", "nhn", "log_followup")
 ACTOR_KINDS = ("source", "consumer", "nhn", "vendor", "local_support")
 SEVERITIES = ("A", "B", "C", "D")
+LANGUAGES = ("nb", "en")
+MINOR_CASES = ("immediate", "digest", "none")
 FORM_TYPES = ("copy_of_record", "access_log", "blocking", "correction", "lookup_question")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _DOMAIN = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
@@ -72,6 +74,7 @@ class Identity:
     actor: str = ""
     secret_file: str = ""
     secret_env: str = ""
+    language: str = "nb"  # nb | en: the templates our mail is written from
 
     @property
     def domain(self) -> str:
@@ -200,6 +203,16 @@ class Digest:
 
 
 @dataclass(frozen=True)
+class Notify:
+    """Who at home hears of a case (`daemon.notify`): ADDRESS, else the handlers of this
+    organisation's [[actor]]. A and B cases are told at once; C, D and cases without a
+    severity as MINOR_CASES says: "immediate", "digest" (one mail a day) or "none"."""
+
+    address: str = ""
+    minor_cases: str = "digest"
+
+
+@dataclass(frozen=True)
 class Security:
     """How a mail proves its sender before a command in it changes a case (README: "Commands need
     proof"): the authserv-id of the Authentication-Results header our own border MTA adds."""
@@ -277,6 +290,7 @@ class Config:
     incident: Incident = field(default_factory=Incident)
     citizen: Citizen = field(default_factory=Citizen)
     security: Security = field(default_factory=Security)
+    notify: Notify = field(default_factory=Notify)
     limits: Limits = field(default_factory=Limits)
     digest: Digest = field(default_factory=Digest)
     metrics: Metrics = field(default_factory=Metrics)
@@ -370,7 +384,7 @@ _TABLE_SECTIONS = {
     "database": Database, "receiver": Receiver, "relay": Relay, "identity": Identity,
     "outbox": Outbox, "pipeline": Pipeline, "paths": Paths, "nhn": Nhn, "incident": Incident,
     "citizen": Citizen, "security": Security, "limits": Limits, "digest": Digest,
-    "metrics": Metrics, "logging": Logging, "retention": Retention,
+    "metrics": Metrics, "logging": Logging, "retention": Retention, "notify": Notify,
 }
 
 
@@ -474,6 +488,13 @@ def validate(config: Config) -> None:
         ids.add(a.id)
     if config.identity.actor and config.identity.actor not in ids:
         raise ConfigError(f"[identity].actor: {config.identity.actor!r} is not an [[actor]] id")
+    if config.identity.language not in LANGUAGES:
+        raise ConfigError(f"[identity].language: {config.identity.language!r} is not one of {', '.join(LANGUAGES)}")
+    if config.notify.address and not _EMAIL.match(config.notify.address):
+        raise ConfigError(f"[notify].address: {config.notify.address!r} is not an e-mail address")
+    if config.notify.minor_cases not in MINOR_CASES:
+        raise ConfigError(f"[notify].minor_cases: must be one of {', '.join(MINOR_CASES)}, "
+                          f"got {config.notify.minor_cases!r}")
     _validate_citizen(config.citizen, ids)
     _validate_limits(config.limits)
     _validate_stale_days(config.incident.stale_days)
@@ -554,11 +575,19 @@ def _validate_digest(d: Digest) -> None:
 
 
 def warnings(config: Config) -> list[str]:
-    """What is allowed but worth an operator's look: actors whose users have no local support
-    documented (NHN's management meetings ask every actor for it)."""
-    return [f"[[actor]] {a.id!r} ({a.name}): no local_support documented: how do its users get help, "
-            "and how do its cases reach NHN?"
-            for a in config.actor if a.kind in ("source", "consumer") and not a.local_support.strip()]
+    """What is allowed but worth an operator's look, for `check-config` to print: actors whose
+    users have no local support documented (NHN's management meetings ask every actor for it),
+    and support addresses without an NHN intake to escalate A and B reports to."""
+    found = [f"[[actor]] {a.id!r} ({a.name}): no local_support documented: how do its users get help, "
+             "and how do its cases reach NHN?"
+             for a in config.actor if a.kind in ("source", "consumer") and not a.local_support.strip()]
+    support = any(a.role == "support" for a in config.address) or any(m.role == "support" for m in config.mailbox)
+    if support and not config.nhn.intake_address:
+        found.append("support addresses are configured but [nhn].intake_address is not: severity A and B "
+                     "reports cannot be escalated to NHN by mail")
+    return found
+
+
 def listen_address(value: str, key: str) -> tuple[str, int]:
     """HOST:PORT (an IPv6 host in brackets) as a (host, port) pair."""
     host, sep, port = value.rpartition(":")

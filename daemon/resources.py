@@ -35,14 +35,14 @@ def shipped(name: str) -> Path:
     return _PACKAGE / "share" / name
 
 
-def check_templates(directory: Path, language: str = "nb") -> int:
-    """Every required template is in DIRECTORY/LANGUAGE and every template there compiles; returns
-    how many were read."""
+def check_templates(directory: Path, language: str = "nb", env: Environment | None = None) -> int:
+    """Every required template is in DIRECTORY/LANGUAGE and every template there compiles (in ENV,
+    the renderer's environment with its filters, where given); returns how many were read."""
     folder = Path(directory) / language
     missing = [f"{language}/{name}.txt" for name in REQUIRED_TEMPLATES if not (folder / f"{name}.txt").is_file()]
     if missing:
         raise MissingFiles(f"templates missing in {directory}: {', '.join(missing)}")
-    env = Environment(loader=FileSystemLoader(str(directory)))
+    env = env or Environment(loader=FileSystemLoader(str(directory)))
     names = sorted(p.name for p in folder.iterdir() if p.suffix in (".txt", ".html"))
     for name in names:
         try:

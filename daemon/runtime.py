@@ -41,7 +41,8 @@ class Runtime:
     def open(cls, config: Config) -> "Runtime":
         engine = open_engine(config.database.url)
         tokens = Tokens(config.hmac_secret(), config.identity.domain)
-        return cls(config=config, engine=engine, tokens=tokens, renderer=Renderer(config, tokens),
+        renderer = Renderer(config, tokens, config.identity.language)
+        return cls(config=config, engine=engine, tokens=tokens, renderer=renderer,
                    parsers=Parsers(enabled=config.pipeline.parse_helper))
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from .pii import mask_identity_numbers
+from .registry.states import ACTIVE
 from .registry.models import AuditEvent, Case, CaseActor, CitizenForm, Message, MailboxState, OutboxMail, as_utc
 
 
@@ -81,7 +82,8 @@ def form_json(form: CitizenForm, show_pii: bool = False) -> dict:
     }
 
 
-def message_json(message: Message, show_pii: bool = False) -> dict:
+def message_json(message: Message, show_pii: bool = False, full_text: bool = False) -> dict:
+    """A message; its text with identity numbers masked unless FULL_TEXT (our own operators')."""
     mask = (lambda s: s) if show_pii else mask_identity_numbers
     return {
         "id": message.id,
@@ -94,7 +96,7 @@ def message_json(message: Message, show_pii: bool = False) -> dict:
         "received_at": _iso(message.received_at),
         "error": mask(message.error),
         "size": message.size,
-        "text": mask(message.text),
+        "text": message.text if full_text else mask(message.text),
     }
 
 
@@ -106,7 +108,7 @@ def audit_json(event: AuditEvent, show_pii: bool = False) -> dict:
             "detail": detail, "message": event.message_pk}
 
 
-def case_detail(session: Session, case: Case, show_pii: bool = False) -> dict:
+def case_detail(session: Session, case: Case, show_pii: bool = False, full_text: bool = False) -> dict:
     data = case_json(case, show_pii)
     form = session.get(CitizenForm, case.id) if case.kind == "citizen_form" else None
     if form is not None:
@@ -114,7 +116,7 @@ def case_detail(session: Session, case: Case, show_pii: bool = False) -> dict:
     data["working_group"] = [{"actor": a.actor_id, "role": a.role}
                              for a in session.exec(select(CaseActor).where(CaseActor.case_id == case.id)
                                                    .order_by(CaseActor.id))]
-    data["messages"] = [message_json(m, show_pii) for m in session.exec(
+    data["messages"] = [message_json(m, show_pii, full_text) for m in session.exec(
         select(Message).where(Message.case_id == case.id).order_by(Message.id))]
     data["audit"] = [audit_json(e, show_pii) for e in session.exec(
         select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.id))]
@@ -148,6 +150,10 @@ def stats(session: Session) -> dict:
             "total": sum(cases_by_state.values()),
             "by_kind": _counts(session, Case.kind),
             "by_state": cases_by_state,
+            # A/B incidents still open that never reached NHN (no [nhn] intake_address)
+            "escalation_impossible": session.exec(select(func.count()).select_from(Case).where(
+                Case.kind == "incident", Case.severity.in_(("A", "B")), Case.escalated_at.is_(None),
+                Case.state.in_(ACTIVE))).one(),
         },
         "outbox": {"by_status": _counts(session, OutboxMail.status)},
         "mailboxes": {

@@ -106,6 +106,21 @@ def relay():
     r.stop()
 
 
+@pytest.fixture(scope="module")
+def module_relay():
+    """One relay for every test of a module (a module that also keeps one daemon running)."""
+    r = Relay().start()
+    yield r
+    r.stop()
+
+
+def module_daemon(tmp_path_factory, name: str, config: dict):
+    """A daemon for every test of a module (a generator for a module-scoped fixture)."""
+    d = Sakspost(tmp_path_factory.mktemp(name), config).start()
+    yield d
+    d.stop()
+
+
 # -- the daemon -----------------------------------------------------------------------------
 
 def toml_value(value) -> str:

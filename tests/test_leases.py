@@ -64,7 +64,8 @@ def test_two_instances_share_one_mailbox_and_one_is_killed(sakspost, pg_database
             return {name: i["pid"] for i in instances for name in i["holds"]}
 
         jobs = {f"job:{name}" for name in ("close_verified_incidents", "citizen_deadline_reminders",
-                                           "forget_rate_events", "stale_incident_reminders", "meeting_digest")}
+                                           "forget_rate_events", "stale_incident_reminders", "meeting_digest",
+                                           "failed_nhn_mail", "handler_digest")}
         held = wait_until(lambda: (h := holders()) and {MAILBOX, *jobs} == set(h) and h, 20,
                           what="the mailbox and every shared job held")
         assert len(first.stats()["instances"]) == 2

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 
 from conftest import free_port, incident_mail, relay_config, wait_until
-from test_incident import ACTORS, FULL_REPORT, INTAKE, REPORTER, mails
+from test_incident import ACTORS, FULL_REPORT, HANDLER, INTAKE, REPORTER, mails
 
 SUBJECT = "XCA-oppslag feiler for alle"
 
@@ -38,11 +38,13 @@ def test_metrics_health_and_case_event_lines(sakspost, relay):
     (case,) = d.wait_cases(1)
     mails(relay, INTAKE)
     mails(relay, REPORTER)
+    mails(relay, HANDLER)  # a new A case: our handlers are told at once
 
     def scraped():
         found = samples(get(f"{base}/metrics")[1])
-        return found if found.get('sakspost_outbox{status="sent"}') == 2 else None
-    found = wait_until(scraped, 15, interval=0.2, what="both mails sent, in /metrics")
+        return found if found.get('sakspost_outbox{status="sent"}') == len(relay.messages) == 3 else None
+    found = wait_until(scraped, 15, interval=0.2, what="the forward, the acknowledgement and the handler's notice "
+                                                        "sent, in /metrics")
     assert found[f'sakspost_cases{{kind="incident",state="{case["state"]}"}}'] == 1
     assert found['sakspost_messages{direction="in",status="processed"}'] == 1
     assert found['sakspost_case_events_total{event="opened",kind="incident"}'] == 1

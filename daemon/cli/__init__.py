@@ -10,6 +10,7 @@ from .. import config as config_mod
 from .cases import cmd_actors, cmd_cases_export, cmd_cases_list, cmd_cases_show, cmd_report_escalations
 from .citizen import (cmd_cases_answer, cmd_cases_extend, cmd_cases_letter, cmd_forms_complete,
                       cmd_forms_register, cmd_reminders_send)
+from .casework import cmd_cases_attachments, cmd_cases_command
 from .common import EX_TEMPFAIL  # noqa: F401  (part of the interface)
 from .meeting import cmd_digest, cmd_report_meeting, cmd_report_support
 from .operate import cmd_db_current, cmd_db_revision, cmd_db_upgrade, cmd_purge
@@ -68,12 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overdue", action="store_true", help="open citizen cases past their deadline")
     p.add_argument("--due-within", type=int, metavar="DAYS", help="open citizen cases due within DAYS days")
     p.add_argument("--today", metavar="DATE", help="count deadlines from DATE instead of today")
+    p.add_argument("--lead", metavar="ACTOR", help="cases led by ACTOR (an [[actor]] id)")
+    p.add_argument("--severity", choices=("A", "B", "C", "D"), type=str.upper)
+    p.add_argument("--closed-since", metavar="DATE", help="cases closed on or after DATE")
     p.add_argument("--json", action="store_true")
     p.add_argument("--show-pii", action="store_true", help="show identity numbers unmasked")
     p.set_defaults(func=cmd_cases_list)
     p = cases.add_parser("show")
     p.add_argument("id")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--full", action="store_true", help="message texts as they came, not redacted")
     p.add_argument("--show-pii", action="store_true", help="show identity numbers unmasked")
     p.set_defaults(func=cmd_cases_show)
     p = cases.add_parser("export", help="the whole audit trail of a case")
@@ -81,6 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("md", "json"), default="md")
     p.add_argument("--show-pii", action="store_true", help="show identity numbers unmasked")
     p.set_defaults(func=cmd_cases_export)
+    p = cases.add_parser("command", help="run mail commands on a case as the operator ('#lukk' '#notat …')")
+    p.add_argument("id")
+    p.add_argument("lines", nargs="+", metavar="COMMAND", help="one command line each, e.g. '#lukk'")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_cases_command)
+    p = cases.add_parser("attachments", help="list a case's attachments, or extract them with --save DIR")
+    p.add_argument("id")
+    p.add_argument("--save", metavar="DIR", help="write each attachment into DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_cases_attachments)
     p = cases.add_parser("answer", help="a citizen case was answered by post: record it and close the case")
     p.add_argument("id")
     p.add_argument("--by", choices=("post",), required=True, help="answers go by post, never by e-mail")

@@ -1,15 +1,20 @@
-"""Commands that read cases: cases list/show/export, report escalations, actors."""
+"""Commands that read cases: cases list/show/export, report escalations, actors.
+
+What an operator reads is in bokmål: state names, actors by display name, times in Europe/Oslo.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime, time, timezone
 
 from sqlmodel import Session, select
 
+from ..outbound.wording import OSLO, actor_name, state_name
+
 from .. import views
 from ..pii import mask_identity_numbers
-from .citizen import print_follow_ups
 from .common import case_data, date_arg, open_runtime
 
 
@@ -24,6 +29,9 @@ def cmd_cases_list(args) -> int:
     day = date_arg(args.today, "--today")
     if day is None:
         return 2
+    closed_since = date_arg(args.closed_since, "--closed-since") if args.closed_since else None
+    if args.closed_since and closed_since is None:
+        return 2
     rt = open_runtime(args)
     try:
         with Session(rt.engine) as session:
@@ -32,6 +40,12 @@ def cmd_cases_list(args) -> int:
                 stmt = stmt.where(Case.state == args.state)
             if args.kind:
                 stmt = stmt.where(Case.kind == args.kind)
+            if args.lead:
+                stmt = stmt.where(Case.lead_actor == args.lead)
+            if args.severity:
+                stmt = stmt.where(Case.severity == args.severity)
+            if closed_since is not None:
+                stmt = stmt.where(Case.closed_at >= datetime.combine(closed_since, time(), OSLO))
             if args.overdue or args.due_within is not None:
                 due = []
                 if args.overdue:
@@ -44,42 +58,97 @@ def cmd_cases_list(args) -> int:
             if args.json:
                 print(json.dumps([views.case_json(c, args.show_pii) for c in rows], ensure_ascii=False, indent=2))
                 return 0
+            print(f"{'sak':<16} {'type':<12} {'status':<22} {'gr':<2} {'opprettet':<16} {'alder':>5} "
+                  f"{'siste aktivitet':<16} {'leder':<20} {'NHN-ref':<12} emne")
+            now = datetime.now(OSLO)
             for c in rows:
                 subject = c.subject if args.show_pii else mask_identity_numbers(c.subject)
                 marks = f"frist {c.deadline} eier {c.owner_actor or '-'}  " if c.kind == "citizen_form" else ""
-                print(f"{c.id}  {c.kind:<12} {c.state:<13} {c.severity or '-':<2} "
-                      f"{c.created_at:%Y-%m-%d %H:%M}  {marks}{subject[:60]}")
+                print(f"{c.id:<16} {c.kind:<12} {state_name(c.state):<22} {c.severity or '-':<2} "
+                      f"{when(c.created_at):<16} {age(c.created_at, now):>5} {when(c.updated_at):<16} "
+                      f"{(actor_name(rt.config, c.lead_actor) or '-')[:20]:<20} {c.nhn_reference or '-':<12} "
+                      f"{marks}{subject[:60]}")
             return 0
     finally:
         rt.close()
 
 
 def cmd_cases_show(args) -> int:
-    data = case_data(args, lambda session, case: views.case_detail(session, case, args.show_pii))
+    data = case_data(args, lambda session, case: views.case_detail(session, case, args.show_pii or args.full,
+                                                                   full_text=args.full))
     if data is None:
         return 1
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
-    for key in ("id", "kind", "state", "severity", "reporter", "subject", "created_at", "updated_at",
-                "lead_actor", "nhn_reference", "form_type", "owner_actor", "answering_actor", "received_at",
-                "deadline", "flags"):
-        if data.get(key) not in (None, []):
-            print(f"{key:>14}: {data[key]}")
+    print_case(args.cfg, data)
+    return 0
+
+
+def print_case(config, data: dict) -> None:
+    """The case as an operator reads it: its particulars, working group, then the timeline, with
+    each message's text under the event that brought or sent it."""
+    state = data["state"]
+    rows = [("sak", data["id"]), ("type", data["kind"]), ("status", f"{state_name(state)} ({state})"),
+            ("alvorlighetsgrad", data.get("severity")), ("melder", data.get("reporter")),
+            ("emne", data.get("subject")), ("opprettet", when(data.get("created_at"))),
+            ("siste aktivitet", when(data.get("updated_at"))), ("leder", actor_name(config, data.get("lead_actor"))),
+            ("kanal", data.get("channel")), ("NHN-referanse", data.get("nhn_reference")),
+            ("NHNs klassifisering", data.get("nhn_classification")),
+            ("meldt til NHN", when(data.get("escalated_at"))), ("frist", data.get("deadline")),
+            ("eier", actor_name(config, data.get("owner_actor"))), ("flagg", ", ".join(data.get("flags") or []))]
+    for label, value in rows:
+        if value not in (None, "", []):
+            print(f"{label:>20}: {value}")
+    group = data.get("working_group") or []
+    print("\narbeidsgruppe:" + ("" if group else " ingen"))
+    for member in group:
+        role = "leverandør" if member["role"] == "vendor" else "medlem"
+        print(f"  {actor_name(config, member['actor'])} ({member['actor']}, {role})")
     if "form" in data:
-        print("\nform:")
+        print("\nskjema:")
         for key, value in data["form"]["fields"].items():
             print(f"  {key:>18}: {value}")
-        print(f"  {'missing':>18}: {', '.join(data['form']['missing']) or '-'}")
-    print("\nmessages:")
-    for m in data["messages"]:
-        print(f"  #{m['id']} {m['direction']:<3} {m['status']:<9} {m['received_at']} {m['from']} {m['subject'][:60]}")
-    print_follow_ups(data)
-    print("\naudit trail:")
+        print(f"  {'mangler':>18}: {', '.join(data['form']['missing']) or '-'}")
+    messages = {m["id"]: m for m in data["messages"]}
+    shown = set()
+    print("\ntidslinje:")
     for e in data["audit"]:
         detail = json.dumps(e["detail"], ensure_ascii=False)
-        print(f"  {e['at']} {e['who']:<30} {e['action']:<20} {detail[:120]}")
-    return 0
+        print(f"  {when(e['at'])}  {e['who']:<30} {e['action']:<22} {detail}")
+        m = messages.get(e["message"])
+        if m is not None and m["id"] not in shown:
+            shown.add(m["id"])
+            print_message(m)
+    for m in data["messages"]:
+        if m["id"] not in shown:
+            print(f"  {when(m['received_at'])}  (melding uten hendelse)")
+            print_message(m)
+
+
+def print_message(m: dict) -> None:
+    arrow = "inn" if m["direction"] == "in" else "ut"
+    print(f"      [{arrow} #{m['id']} {m['status']}] fra {m['from']}: {m['subject']}")
+    for line in (m.get("text") or "").strip().splitlines():
+        print(f"      | {line}")
+
+
+def when(iso) -> str:
+    """An ISO time (UTC, as the views give it) in Europe/Oslo, `2026-12-02 11:14`."""
+    if not iso:
+        return ""
+    moment = iso if isinstance(iso, datetime) else datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(OSLO).strftime("%Y-%m-%d %H:%M")
+
+
+def age(created, now) -> str:
+    """How old a case is: hours under two days, days after."""
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=timezone.utc)
+    hours = (now - created).total_seconds() / 3600
+    return f"{hours:.0f}t" if hours < 48 else f"{hours / 24:.0f}d"
 
 
 def cmd_cases_export(args) -> int:

@@ -1,5 +1,5 @@
 """Commands of the citizen workflow: forms register/complete, cases answer/extend/letter,
-reminders, and the later messages `cases show` prints."""
+reminders."""
 
 from __future__ import annotations
 
@@ -88,25 +88,6 @@ def cmd_cases_letter(args) -> int:
     return _citizen_step(args, step)
 
 
-FOLLOW_UP_ACTIONS = ("message_received", "actor_answer_received", "duplicate_received")
-
-
-def print_follow_ups(data: dict) -> None:
-    """The text of what came on a citizen case after the form: the citizen's later mail and
-    other actors' answers (masked as DATA is)."""
-    if data.get("kind") != "citizen_form":
-        return
-    pks = {e["message"]: e["action"] for e in data["audit"] if e["action"] in FOLLOW_UP_ACTIONS and e["message"]}
-    inbound = [m for m in data["messages"] if m["direction"] == "in"]
-    later = [m for m in inbound[1:] if m["id"] in pks]
-    if not later:
-        return
-    print("\nlater messages:")
-    for m in later:
-        what = "answer from an actor" if pks[m["id"]] == "actor_answer_received" else "message"
-        print(f"  #{m['id']} {m['received_at']} {m['from']} ({what})")
-        for text_line in (m["text"] or "").strip().splitlines() or ["(no text)"]:
-            print(f"    {text_line}")
 
 
 def cmd_cases_extend(args) -> int:

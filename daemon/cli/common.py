@@ -39,10 +39,11 @@ def acting_user() -> str:
 
 
 def case_data(args, build):
-    """BUILD(session, case) for the case named by args.id, or None (said on stderr) if there is none."""
+    """BUILD(session, case) for the case named by args.id, or None (said on stderr) if there is none.
+    The runtime is args.rt while BUILD runs."""
     from ..registry.models import Case
 
-    rt = open_runtime(args)
+    rt = args.rt = open_runtime(args)
     try:
         with Session(rt.engine) as session:
             case = session.get(Case, args.id)

@@ -19,11 +19,12 @@ BULK = 16  # from this many messages on, a batch command starts the parse helper
 def usable(cfg) -> None:
     """What `check-config` and `run` ask beyond the file itself: every secret can be read and the
     templates are there (ConfigError says which is not)."""
+    from ..outbound.render import Renderer
     from ..resources import MissingFiles, check_templates
 
     config_mod.check_secrets(cfg)
     try:
-        check_templates(cfg.templates_dir)
+        check_templates(cfg.templates_dir, env=Renderer(cfg, tokens=None).env)
     except MissingFiles as exc:
         raise config_mod.ConfigError(f"[paths].templates_dir: {exc}") from None
 
@@ -134,6 +135,9 @@ def cmd_stats(args) -> int:
               "  ".join(f"{k}={v}" for k, v in sorted(data["messages"]["by_status"].items())))
         print(f"cases:    {data['cases']['total']}  " +
               "  ".join(f"{k}={v}" for k, v in sorted(data["cases"]["by_state"].items())))
+        if data["cases"]["escalation_impossible"]:
+            print(f"          A/B cases not escalated to NHN (no [nhn] intake_address): "
+                  f"{data['cases']['escalation_impossible']}")
         print("outbox:   " + "  ".join(f"{k}={v}" for k, v in sorted(data["outbox"]["by_status"].items())))
         for name, m in data["mailboxes"].items():
             error = f"  last error: {m['last_error']}" if m["last_error"] else ""

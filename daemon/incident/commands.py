@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from ..pipeline.commands import Command, CommandError
 from ..registry import cases, states
-from . import workflow
+from ..outbound.wording import actor_name, state_name
+from . import group, workflow
 from .fields import SEVERITIES
 
 INCIDENT = ("incident",)
+BRIEFED = {True: "; orientering med historikk er sendt", False: ""}
 
 
 def _actor(ctx, argument: str) -> tuple[str, str]:
@@ -51,24 +53,31 @@ def lead(ctx, argument):
         raise CommandError("bytte av leder krever en begrunnelse: #leder AKTØR BEGRUNNELSE")
     old = ctx.case.lead_actor
     if old == actor_id:
-        return f"{actor_id} leder allerede saken"
+        return f"{actor_name(ctx.rt.config, actor_id)} leder allerede saken"
     cases.change(ctx.session, ctx.case, who=ctx.who, message_pk=ctx.message.id, action="lead_changed",
                  reason=reason, lead_actor=actor_id)
     if old:
         cases.add_actor(ctx.session, ctx.case, old, "member", who=ctx.who, message_pk=ctx.message.id)
-    return f"ledende aktør endret fra {old or '-'} til {actor_id} ({reason})"
+    return (f"ledende aktør endret fra {actor_name(ctx.rt.config, old) or '-'} til "
+            f"{actor_name(ctx.rt.config, actor_id)} ({reason})")
 
 
 def member(ctx, argument):
     actor_id, _ = _actor(ctx, argument)
     added = cases.add_actor(ctx.session, ctx.case, actor_id, "member", who=ctx.who, message_pk=ctx.message.id)
-    return f"{actor_id} {'lagt til' if added else 'er allerede med'} i arbeidsgruppen"
+    if not added:
+        return f"{actor_name(ctx.rt.config, actor_id)} er allerede med i arbeidsgruppen"
+    briefed = group.brief(ctx.session, ctx.rt, ctx.case, actor_id, "member", who=ctx.who)
+    return f"{actor_name(ctx.rt.config, actor_id)} lagt til i arbeidsgruppen{BRIEFED[briefed]}"
 
 
 def vendor(ctx, argument):
     actor_id, _ = _actor(ctx, argument)
     added = cases.add_actor(ctx.session, ctx.case, actor_id, "vendor", who=ctx.who, message_pk=ctx.message.id)
-    return f"leverandør {actor_id} {'lagt til' if added else 'er allerede med'} i arbeidsgruppen"
+    if not added:
+        return f"leverandør {actor_name(ctx.rt.config, actor_id)} er allerede med i arbeidsgruppen"
+    briefed = group.brief(ctx.session, ctx.rt, ctx.case, actor_id, "vendor", who=ctx.who)
+    return f"leverandør {actor_name(ctx.rt.config, actor_id)} lagt til i arbeidsgruppen{BRIEFED[briefed]}"
 
 
 def escalate(ctx, argument):
@@ -84,7 +93,9 @@ def channel(ctx, argument):
     if not argument:
         raise CommandError("mangler tekst: #kanal TEKST")
     cases.change(ctx.session, ctx.case, who=ctx.who, message_pk=ctx.message.id, channel=argument)
-    return f"videre dialog går via: {argument}"
+    workflow.share_with_group(ctx.session, ctx.rt, ctx.case, "Avtalt kanal", f"Videre dialog går via: {argument}",
+                              who=ctx.who, purpose="channel_notice")
+    return f"videre dialog går via: {argument} (sendt til arbeidsgruppen)"
 
 
 def status(ctx, argument):
@@ -100,14 +111,14 @@ def resolved(ctx, argument):
     if not argument:
         raise CommandError("beskriv hva som ble gjort: #løst TEKST")
     if ctx.case.state not in (states.OPEN, states.AWAITING_INFO):
-        raise CommandError(f"saken er {ctx.case.state} og kan ikke markeres løst")
+        raise CommandError(f"saken er {state_name(ctx.case.state)} og kan ikke markeres løst")
     workflow.resolve(ctx.session, ctx.rt, ctx.case, argument, who=ctx.who, message_pk=ctx.message.id)
     return f"saken er markert løst; tjenesten overvåkes i {ctx.rt.config.incident.verification_hours:g} timer"
 
 
 def reopen(ctx, argument):
     if ctx.case.state not in (states.RESOLVED, states.CLOSED):
-        raise CommandError(f"saken er {ctx.case.state}, ikke løst eller lukket")
+        raise CommandError(f"saken er {state_name(ctx.case.state)}, ikke løst eller lukket")
     cases.transition(ctx.session, ctx.case, states.OPEN, who=ctx.who, reason=argument or "gjenåpnet",
                      message_pk=ctx.message.id)
     return "saken er gjenåpnet"
@@ -116,7 +127,8 @@ def reopen(ctx, argument):
 def close(ctx, argument):
     if ctx.case.state == states.CLOSED:
         return "saken var allerede lukket"
-    workflow.close(ctx.session, ctx.rt, ctx.case, who=ctx.who, message_pk=ctx.message.id, reason=argument)
+    workflow.close(ctx.session, ctx.rt, ctx.case, who=ctx.who, message_pk=ctx.message.id, reason=argument,
+                   confirmed_by=ctx.who)
     return "saken er lukket; lukkemelding er sendt til melderen og arbeidsgruppen"
 
 

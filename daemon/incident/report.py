@@ -44,7 +44,7 @@ def export_markdown(data: dict) -> str:
         mail = ""
         if "mail" in e:
             mail = f"{e['mail']['direction']} <{e['mail']['message_id']}>"
-        lines.append(f"| {i} | {e['at']} | {e['who']} | {e['action']} | {detail[:200]} | {mail} |")
+        lines.append(f"| {i} | {e['at']} | {e['who']} | {e['action']} | {detail} | {mail} |")
     return "\n".join(lines) + "\n"
 
 

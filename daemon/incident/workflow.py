@@ -18,14 +18,18 @@ transaction, so a decision, its audit events and the mail it causes commit toget
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from sqlmodel import Session, select
 
+from .. import notify
 from ..pii import disclosure
 from ..registry import cases, states
 from ..registry.models import Attachment, Case, CaseActor, Message, as_utc, utcnow
 from .fields import ESCALATE, ReportFields
+
+log = logging.getLogger("sakspost.incident")
 
 FIELD_NAMES_NB = {
     "description": "hva som skjedde (beskrivelse av feilen)",
@@ -58,13 +62,14 @@ def nhn_actor_id(config) -> str:
     return actor.id if actor else ""
 
 
-def group_addresses(session: Session, rt, case: Case) -> list[str]:
-    """Contact addresses of the lead and every working-group actor, never our own."""
+def group_addresses(session: Session, rt, case: Case, exclude_actors=()) -> list[str]:
+    """Contact addresses of the lead and every working-group actor, never our own nor those of
+    EXCLUDE_ACTORS (the actor whose content is being passed on)."""
     ids = [case.lead_actor, *[row.actor_id for row in session.exec(
         select(CaseActor).where(CaseActor.case_id == case.id).order_by(CaseActor.id))]]
     ours = rt.config.identity.address.lower()
     out = []
-    for actor_id in dict.fromkeys(i for i in ids if i):
+    for actor_id in dict.fromkeys(i for i in ids if i and i not in exclude_actors):
         actor = rt.config.actor_by_id(actor_id)
         if actor and actor.contact and actor.contact.lower() != ours:
             out.append(actor.contact)
@@ -136,11 +141,31 @@ def request_info(session: Session, rt, case: Case, lacking: list[str], first: Me
 
 
 
-def acknowledge(session: Session, rt, case: Case, message: Message) -> None:
+def acknowledge(session: Session, rt, case: Case, message: Message, *, to: str = "", name: str = "",
+                joined: bool = False) -> None:
+    """Acknowledge to the reporter (or TO, a worker whose report JOINED a case already known).
+    NHN, when it opened the case, is thanked, not told to call itself; a reporter of an A/B case
+    that could not be escalated is told to phone NHN's customer centre."""
+    to = to or case.reporter
     cases.send(session, rt, case, "acknowledgement",
-               {"reporter_name": case.reporter_name, "escalated": case.escalated_at is not None,
-                "nhn_phone": rt.config.nhn.phone},
-               to=[case.reporter], purpose="acknowledgement", reply_to_message=message)
+               {"reporter_name": name if to != case.reporter else case.reporter_name,
+                "escalated": case.escalated_at is not None, "nhn_phone": rt.config.nhn.phone,
+                "to_nhn": is_nhn_address(rt.config, to), "joined": joined,
+                "not_escalated": case.severity in ESCALATE and case.escalated_at is None},
+               to=[to], purpose="acknowledgement", reply_to_message=message)
+
+
+def is_nhn_address(config, address: str) -> bool:
+    """Whether ADDRESS is NHN's: its intake, an address in its sender domains or its actor's."""
+    address = (address or "").lower()
+    if not address:
+        return False
+    nhn = config.nhn
+    if address == nhn.intake_address.lower() or address.rpartition("@")[2] in {
+            d.lower().lstrip("@") for d in nhn.sender_domains}:
+        return True
+    actor = config.actor_by_id(nhn_actor_id(config))
+    return bool(actor) and address in {a.lower() for a in (actor.contact, actor.local_support, *actor.handlers) if a}
 
 
 def escalate_to_nhn(session: Session, rt, case: Case, *, who: str, reason: str) -> bool:
@@ -151,6 +176,11 @@ def escalate_to_nhn(session: Session, rt, case: Case, *, who: str, reason: str) 
     if not intake:
         cases.note(session, case, "escalation_impossible", who=who,
                    detail={"reason": "no [nhn].intake_address configured"})
+        log.error("case %s (severity %s) cannot be escalated to NHN: no [nhn].intake_address configured; "
+                  "the reporter is told to phone NHN's customer centre", case.id, case.severity)
+        notify.news(session, rt, case, "Kan ikke meldes til NHN",
+                    "Saken skulle meldes til NHNs kundesenter, men [nhn] intake_address er ikke satt opp. "
+                    "Ring NHNs kundesenter.", purpose="handler_escalation_failed")
         return False
     shown, _, attachments, removed = disclosure.prepare(case, attachments=case_attachments(session, case))
     cases.change(session, case, who=who, action="escalated_to_nhn", reason=reason,
@@ -167,15 +197,17 @@ def escalate_to_nhn(session: Session, rt, case: Case, *, who: str, reason: str) 
 
 
 def send_outside(session: Session, rt, case: Case, template: str, context: dict, removed, *, purpose: str,
-                 who: str = "system", **send) -> None:
+                 who: str = "system", **send) -> int | None:
     """Queue a mail to other organisations, scrubbed by REMOVED (a `pii.disclosure.Disclosure`),
-    with its footer and the withheld attachments named, and audit what was removed beside it."""
+    with its footer and the withheld attachments named, and audit what was removed beside it;
+    the queued mail's id, or None when nothing was queued."""
     footer = disclosure.Footer(removed)
-    cases.send(session, rt, case, template, {**context, "withheld": removed.withheld, "removed": footer},
-               purpose=purpose, who=who, **send)
+    queued = cases.send(session, rt, case, template, {**context, "withheld": removed.withheld, "removed": footer},
+                        purpose=purpose, who=who, **send)
     detail = removed.audit_detail(purpose)
-    if detail is not None:
+    if detail is not None and queued is not None:
         cases.note(session, case, "patient_data_removed", who=who, detail=detail)
+    return queued
 
 
 def severity_changed(session: Session, rt, case: Case, *, who: str, old: str | None) -> None:
@@ -197,8 +229,10 @@ def severity_changed(session: Session, rt, case: Case, *, who: str, old: str | N
 # -- sharing, resolution, closure --------------------------------------------------------------
 
 def share_with_group(session: Session, rt, case: Case, headline: str, text: str, *, who: str,
-                     purpose: str, attachments=(), include_reporter: bool = False) -> None:
-    recipients = group_addresses(session, rt, case)
+                     purpose: str, attachments=(), include_reporter: bool = False, exclude_actors=()) -> None:
+    """HEADLINE and TEXT to the working group (and the reporter), never to EXCLUDE_ACTORS: the
+    party whose content it is does not get it back."""
+    recipients = group_addresses(session, rt, case, exclude_actors)
     if include_reporter and case.reporter:
         recipients.append(case.reporter)
     shown, texts, shared, removed = disclosure.prepare(case, texts={"text": text}, attachments=attachments)
@@ -215,15 +249,27 @@ def resolve(session: Session, rt, case: Case, text: str, *, who: str, message_pk
                      "før saken lukkes.", who=who, purpose="resolved_notice", include_reporter=True)
 
 
-def close(session: Session, rt, case: Case, *, who: str, message_pk: int | None = None, reason: str = "") -> None:
-    """Close CASE and send the closure notice to the reporter and every working-group actor."""
+def close(session: Session, rt, case: Case, *, who: str, message_pk: int | None = None, reason: str = "",
+          confirmed_by: str = "") -> None:
+    """Close CASE and send the closure notice to the reporter (greeted by name) and, in a mail of
+    its own, to every working-group actor; CONFIRMED_BY (a handler, or the quiet end of the
+    verification period) is recorded."""
     cases.transition(session, case, states.CLOSED, who=who, reason=reason, message_pk=message_pk)
-    recipients = [case.reporter, *group_addresses(session, rt, case)]
-    shown, _, _, removed = disclosure.prepare(case)
-    send_outside(session, rt, case, "closure_notice",
-                 {"case": shown, "resolution": shown.resolution, "reporter_name": case.reporter_name}, removed,
-                 to=list(dict.fromkeys(r for r in recipients if r)), purpose="closure_notice", who=who,
-                 reply_to_message=first_message(session, case))
+    cases.note(session, case, "closure_confirmed", who=who, message_pk=message_pk,
+               detail={"confirmed_by": confirmed_by or who})
+    first = first_message(session, case)
+    context = {"resolution": case.resolution, "reporter_name": case.reporter_name}
+    if case.reporter:  # the reporter may read what the case says, identity numbers aside
+        cases.send(session, rt, case, "closure_notice",
+                   {**context, "greeting_name": case.reporter_name, "for_reporter": True},
+                   to=[case.reporter], purpose="closure_notice", who=who, reply_to_message=first)
+    group = [a for a in group_addresses(session, rt, case) if a.lower() != (case.reporter or "").lower()]
+    if group:  # other organisations: what they need to act on the fault, not the patient
+        shown, _, _, removed = disclosure.prepare(case)
+        send_outside(session, rt, case, "closure_notice",
+                     {**context, "case": shown, "resolution": shown.resolution, "greeting_name": "",
+                      "for_reporter": False}, removed,
+                     to=group, purpose="closure_notice", who=who, reply_to_message=first)
 
 
 def close_verified(rt) -> int:
@@ -233,7 +279,8 @@ def close_verified(rt) -> int:
     with Session(rt.engine) as session:
         for case in session.exec(select(Case).where(Case.kind == "incident", Case.state == states.RESOLVED,
                                                     Case.resolved_at <= cutoff)).all():
-            close(session, rt, case, who="system", reason="verifiseringsperioden er over uten ny feil")
+            close(session, rt, case, who="system", reason="verifiseringsperioden er over uten ny feil",
+                  confirmed_by="verifiseringsperioden gikk uten nye meldinger")
             closed += 1
         session.commit()
     if closed:

@@ -29,6 +29,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFo
 from .. import attachments
 from ..pii import redact_identity_numbers
 from . import headers as guarded
+from . import wording
 from .tokens import Tokens
 
 
@@ -219,6 +220,7 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.env.globals["config"] = config
+        wording.install(self.env, config, language)
         self._templates: dict[str, tuple] = {}
 
     def _template(self, name: str):
@@ -239,13 +241,16 @@ class Renderer:
 
     def render(self, name: str, context: dict) -> tuple[str, str, str | None]:
         """(subject, text, html or None) for template NAME."""
-        text_template = self._template(f"{self.language}/{name}.txt")
+        language = self.language
+        text_template = self._template(f"{language}/{name}.txt")
+        if text_template is None and language != "nb":
+            language, text_template = "nb", self._template(f"nb/{name}.txt")  # not translated yet
         if text_template is None:
             raise TemplateNotFound(f"{self.language}/{name}.txt")
         module = text_template.make_module(context)
         subject = " ".join(str(getattr(module, "subject", "")).split())
         text = str(module).strip() + "\n"
-        html_template = self._template(f"{self.language}/{name}.html")
+        html_template = self._template(f"{language}/{name}.html")
         html = html_template.render(context) if html_template is not None else None
         return subject, text, html
 

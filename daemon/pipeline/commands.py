@@ -74,6 +74,42 @@ def table() -> dict[str, Command]:
     return by_word
 
 
+def execute(session, rt, case, message, lines: list[Line], who: str) -> list[dict]:
+    """Carry out LINES on CASE as WHO (already found entitled to) and return each line's outcome,
+    `{"command", "result", "ok"}`: the same for a mail's commands and an operator's
+    (`sakspost cases command`), whose MESSAGE is `NO_MESSAGE`."""
+    by_word = table()
+    ctx = Context(session=session, rt=rt, case=case, message=message, who=who)
+    outcome = []
+    for line in lines:
+        command = by_word.get(line.word)
+        if command is None:
+            result, ok = f"ukjent kommando #{line.word}", False
+        elif case.kind not in command.kinds:
+            result, ok = "gjelder ikke denne typen sak", False
+        elif command.needs_argument and not line.argument:
+            result, ok = "mangler argument", False
+        else:
+            try:
+                result, ok = command.run(ctx, line.argument), True
+            except CommandError as exc:
+                result, ok = str(exc), False
+        outcome.append({"command": line.text, "result": result, "ok": ok})
+    return outcome
+
+
+@dataclass(frozen=True)
+class NoMessage:
+    """The message an operator's command came with: none (commands record `message_pk` None)."""
+
+    id: None = None
+    message_id: str = ""
+    references: str = ""
+
+
+NO_MESSAGE = NoMessage()
+
+
 def handler_address(session, config, case, sender: str) -> str:
     """SENDER as configured among the handlers of an actor involved in CASE, or "" if it is not
     one. Whether the mail proves it came from that handler is `proof.prove`'s to say."""

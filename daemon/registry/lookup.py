@@ -59,6 +59,13 @@ def takes_part(session: Session, config, case: Case, address: str) -> bool:
     return False
 
 
+def case_for_reference(session: Session, reference: str | None) -> str | None:
+    """The case that carries NHN's REFERENCE (one case per fault across organisations), or None."""
+    if not reference:
+        return None
+    return session.exec(select(Case.id).where(Case.nhn_reference == reference).order_by(Case.created_at)).first()
+
+
 class Lookup:
     def __init__(self, session: Session, config, tokens: Tokens):
         self.session = session

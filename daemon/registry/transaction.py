@@ -53,6 +53,12 @@ def audit_event(session: Session, row: dict, case_id: str, at) -> None:
     pending.touched.append((case_id, at))
 
 
+def pending_events(session: Session, case_id: str) -> list[dict]:
+    """CASE_ID's audit events of this transaction not yet written (their row values), oldest first."""
+    pending = session.info.get(_KEY)
+    return [row for row in pending.events if row["case_id"] == case_id] if pending is not None else []
+
+
 def connection(session: Session):
     """SESSION's Core connection for its innermost transaction: `Session.connection()` once per
     transaction or savepoint, not once per statement (it was a twentieth of the pipeline's

@@ -9,10 +9,12 @@ import re
 
 from sqlmodel import Session, select
 
-from ...incident import workflow
+from ... import notify
+from ...incident import group, workflow
 from ...incident.fields import own_text, read_report, severity_in
 from ...registry import cases, sql, states
-from ...registry.lookup import takes_part
+from ...registry.lookup import case_for_reference, takes_part
+from ...outbound.wording import actor_name
 from ...registry.models import Attachment, Case
 from .. import commands
 from ..proof import prove, reply_address
@@ -25,6 +27,10 @@ def new_report(session: Session, rt, message, mail, verdict) -> None:
     reporter = reply_address(mail)[:500]
     if hold_if_flooding(session, rt, message, mail, reporter):
         return
+    known = case_for_reference(session, quoted_reference(rt, mail)) if group.known_domain(rt.config, reporter) else None
+    known = sql.get(session, Case, known) if known else None
+    if known is not None and known.state in states.ACTIVE:  # a closed case's fault back again: a new case
+        return join_report(session, rt, known, message, mail, reporter)
     fields = read_report(rt.config, mail.subject, mail.text, reporter, documented=mail.documented)
     case = cases.open_case(
         session, "incident", who=reporter or "unknown", message_pk=message.id,
@@ -35,6 +41,23 @@ def new_report(session: Session, rt, message, mail, verdict) -> None:
     )
     cases.attach_message(session, case, message, who=reporter)
     open_and_acknowledge(session, rt, case, message, who=reporter)
+    notify.new_case(session, rt, case, message)
+
+
+def join_report(session: Session, rt, case: Case, message, mail, reporter: str) -> None:
+    """A worker's report quoting the NHN reference of a case we have: one case per fault. The
+    report joins it (no new case, no second forward to NHN), the worker is acknowledged with the
+    case's number, and the handlers are told."""
+    cases.attach_message(session, case, message, who=reporter, action="report_joined",
+                         detail={"reference": case.nhn_reference, "reporter": reporter})
+    fields = read_report(rt.config, mail.subject, mail.text, reporter, infer=False, documented=mail.documented)
+    fields.description = ""
+    workflow.apply_fields(session, case, fields, who=reporter, message_pk=message.id, only_missing=True)
+    if not group.hold_closure(session, rt, case, message, sender=reporter, text=own_text(mail.text)):
+        notify.news(session, rt, case, f"Ny melding om samme feil (NHN: {case.nhn_reference})",
+                    own_text(mail.text)[:20_000], purpose="handler_report_joined", sender=reporter,
+                    reply_to_message=message)
+    workflow.acknowledge(session, rt, case, message, to=reporter, name=mail.from_name[:200], joined=True)
 
 
 def open_and_acknowledge(session: Session, rt, case: Case, message, *, who: str) -> None:
@@ -52,6 +75,27 @@ def reply(session: Session, rt, message, mail, verdict) -> None:
         run_commands(session, rt, case, message, mail, lines)
     elif case.kind == "incident" and case.state == states.AWAITING_INFO and sender == case.reporter:
         fill_in(session, rt, case, message, mail)
+    elif case.kind == "incident":
+        message_in(session, rt, case, message, mail)
+
+
+def message_in(session: Session, rt, case: Case, message, mail) -> None:
+    """A message on the case that carries no commands: it holds a closure under verification,
+    and it reaches whoever has not seen it (see `incident.group`)."""
+    sender, text = mail.from_addr, own_text(mail.text)
+    if group.is_our_handler(rt.config, sender):
+        return  # our own handler's words are on the thread; they #gjenåpne if they mean it
+    attachments = list(session.exec(select(Attachment).where(Attachment.message_pk == message.id)))
+    actor_id, reporter = group.actor_of(rt.config, sender), group.is_reporter(session, case, sender)
+    held = (reporter or bool(actor_id)) and group.hold_closure(session, rt, case, message, sender=sender, text=text)
+    if reporter:
+        group.reporter_wrote(session, rt, case, message, text, sender=sender, tell_handlers=not held)
+    elif actor_id and actor_id != rt.config.identity.actor:
+        group.pass_on(session, rt, case, message, text, sender=sender, actor_id=actor_id,
+                      headline=f"Svar fra {actor_name(rt.config, actor_id)}", attachments=attachments)
+    elif not held:
+        notify.news(session, rt, case, "Ny melding i saken", text[:20_000], purpose="handler_message",
+                    sender=sender, reply_to_message=message)
 
 
 def fill_in(session: Session, rt, case: Case, message, mail) -> None:
@@ -66,6 +110,8 @@ def fill_in(session: Session, rt, case: Case, message, mail) -> None:
     workflow.review(session, rt, case, who=mail.from_addr, message=message)
     if case.state == states.OPEN:
         workflow.acknowledge(session, rt, case, message)
+    notify.news(session, rt, case, "Melderen har svart", own_text(mail.text)[:20_000],
+                purpose="handler_reporter_message", sender=mail.from_addr, reply_to_message=message)
 
 
 def run_commands(session: Session, rt, case: Case, message, mail, lines) -> None:
@@ -78,23 +124,7 @@ def run_commands(session: Session, rt, case: Case, message, mail, lines) -> None
         refuse(session, rt, case, message, mail, texts, handler,
                proven.problem if handler else "not a handler of an involved actor")
         return
-    table = commands.table()
-    results = []
-    ctx = commands.Context(session=session, rt=rt, case=case, message=message, who=handler)
-    for line in lines:
-        command = table.get(line.word)
-        if command is None:
-            results.append((line.text, f"ukjent kommando #{line.word}", False))
-        elif case.kind not in command.kinds:
-            results.append((line.text, "gjelder ikke denne typen sak", False))
-        elif command.needs_argument and not line.argument:
-            results.append((line.text, "mangler argument", False))
-        else:
-            try:
-                results.append((line.text, command.run(ctx, line.argument), True))
-            except commands.CommandError as exc:
-                results.append((line.text, str(exc), False))
-    outcome = [{"command": c, "result": r, "ok": ok} for c, r, ok in results]
+    outcome = commands.execute(session, rt, case, message, lines, handler)
     cases.note(session, case, "commands_run", who=handler, message_pk=message.id,
                detail={"results": outcome, "proven_by": proven.how})
     cases.send(session, rt, case, "command_confirmation", {"results": outcome},
@@ -136,10 +166,12 @@ def nhn_reference(rt, mail) -> str | None:
     return None
 
 
-def case_for_reference(session: Session, reference: str | None) -> str | None:
-    if not reference:
+def quoted_reference(rt, mail) -> str | None:
+    """An NHN reference a worker's mail names anywhere: its subject, its text or what it quotes."""
+    if not rt.config.nhn.reference_pattern:
         return None
-    return session.exec(select(Case.id).where(Case.nhn_reference == reference)).first()
+    m = re.compile(rt.config.nhn.reference_pattern).search(f"{mail.subject}\n{mail.text}")
+    return m.group(0)[:100] if m else None
 
 
 def nhn_mail(session: Session, rt, message, mail, verdict) -> None:
@@ -158,16 +190,21 @@ def nhn_mail(session: Session, rt, message, mail, verdict) -> None:
         cases.change(session, case, who=mail.from_addr, message_pk=message.id, action="nhn_reference_recorded",
                      nhn_reference=reference)
     m = _CLASSIFICATION.search(own_text(mail.text))
-    if m and m.group(1) != case.nhn_classification:
+    classified = bool(m) and m.group(1) != case.nhn_classification
+    if classified:
         cases.change(session, case, who=mail.from_addr, message_pk=message.id, action="nhn_classified",
                      nhn_classification=m.group(1))
     lines = commands.parse(own_text(mail.text))
     if lines and not automatic:
         run_commands(session, rt, case, message, mail, lines)
+    if automatic:
+        return
+    group.hold_closure(session, rt, case, message, sender=mail.from_addr, text=own_text(mail.text))
     attachments = list(session.exec(select(Attachment).where(Attachment.message_pk == message.id)))
-    if not automatic and (attachments or own_text(mail.text)):
-        workflow.share_with_group(session, rt, case, "Svar fra NHN", own_text(mail.text)[:20_000],
-                                  who=mail.from_addr, purpose="nhn_shared", attachments=attachments)
+    if attachments or own_text(mail.text):
+        headline = f"Svar fra NHN (klassifisering: {case.nhn_classification})" if classified else "Svar fra NHN"
+        group.pass_on(session, rt, case, message, own_text(mail.text), sender=mail.from_addr,
+                      actor_id=workflow.nhn_actor_id(rt.config) or "nhn", headline=headline, attachments=attachments)
 
 
 def opened_by_nhn(session: Session, rt, message, mail, reference: str | None) -> None:
@@ -190,3 +227,4 @@ def opened_by_nhn(session: Session, rt, message, mail, reference: str | None) ->
         cases.add_actor(session, case, nhn, "member", who="system")
     cases.transition(session, case, states.OPEN, reason="opened by NHN")
     workflow.acknowledge(session, rt, case, message)
+    notify.new_case(session, rt, case, message)
