@@ -95,3 +95,11 @@ def test_an_empty_registry_made_meanwhile_is_not_made_again(tmp_path):
         assert conn.execute(text("select count(*) from alembic_version")).scalar() == 1
     for e in engines:
         e.dispose()
+
+
+def test_the_newest_revision_by_file_name_is_alembics_head():
+    """`schema.ensure` recognises a current registry by the migrations' file names, without
+    loading Alembic; that must be the revision Alembic takes for the head."""
+    from daemon.registry import schema
+
+    assert schema.newest_file() == schema.head()

@@ -103,7 +103,10 @@ FROM_VALUES = ["kari@x.example", "<kari@x.example>", "Kari Nordmann <kari@x.exam
                '"Kari \\"K\\" N" <k@x.example>', "O'Brien <o@x.example>", "Kari S. Nordmann <k@x.example>",
                "a@b.example, c@d.example", "Kari <kari@x", '"Kari" <kari@x.example> (c)', "  kari@x.example  ",
                "Kari<kari@x.example>", '"" <k@x.example>', "grp: a@b.example;", "x <a@b.example>>", "foo",
-               "=?utf-8?q?Kari=0D=0Ax:_kari.drift@sykehus.example?= <attacker@evil.example>", "<>", "Kari <>"]
+               "=?utf-8?q?Kari=0D=0Ax:_kari.drift@sykehus.example?= <attacker@evil.example>", "<>", "Kari <>",
+               "=?utf-8?q?J=C3=B8rgen_Bakken?= <jorgen@x.example>", "=?utf-8?b?SsO4cmdlbg==?= <j@x.example>",
+               "=?iso-8859-1?q?J=F8rgen?= =?utf-8?b?QmFra2Vu?= <j@x.example>", "=?utf-8?q?a?=<b@c.example>",
+               "=?utf-8?B?eHB0bw?= <dummy@example.com>", "=?bogus?q?x?= <a@b.example>", "=?utf-8?q?=FF?= <a@b.example>"]
 
 
 @pytest.mark.parametrize("value", FROM_VALUES)

@@ -12,6 +12,7 @@ of In-Reply-To and References; an attachment's name is reduced to a safe file na
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from email.charset import BASE64, Charset
@@ -23,6 +24,7 @@ from ..rfc5322 import is_address, is_msg_id, without_controls
 
 ADDRESS_HEADERS = frozenset({"from", "to", "cc", "reply-to", "sender"})
 MSG_ID_HEADERS = frozenset({"message-id", "in-reply-to", "references"})
+OUR_OWN = frozenset({"date", "auto-submitted", "x-auto-response-suppress", "content-language", "mime-version"})
 MAX_REFERENCES = 20
 _CASE_ID = re.compile(r"SAK-\d{4}-\d{6}")
 _UNSAFE_IN_NAME = re.compile(r"[^\w .()+,=-]+")
@@ -38,23 +40,26 @@ def address_list(values) -> list[tuple[str, str]]:
         name, address = value if isinstance(value, tuple) else ("", value)
         address = (address or "").strip()
         if is_address(address) and address.lower() not in out:
-            out[address.lower()] = (without_controls(redact_identity_numbers(name or "")), address)
+            out[address.lower()] = (text(name or ""), address)
     return list(out.values())
 
 
-def msg_ids(values) -> list[str]:
+def msg_ids(values, *, ours: bool = False) -> list[str]:
     """The valid Message-IDs among VALUES (without angle brackets), each once; one that holds an
-    identity number is left out (redacting it would make it another id)."""
+    identity number is left out (redacting it would make it another id). OURS: ids we made
+    (`tokens`), only checked for their grammar."""
     out = []
     for value in values:
         value = (value or "").strip().strip("<>")
-        if is_msg_id(value) and not contains_identity_number(value) and value not in out:
+        if is_msg_id(value) and (ours or not contains_identity_number(value)) and value not in out:
             out.append(value)
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def text(value: str) -> str:
-    """An unstructured value (a subject): one line, no control characters, no identity number."""
+    """An unstructured value (a subject): one line, no control characters, no identity number.
+    Remembered: the same display names and subjects come again and again."""
     return without_controls(redact_identity_numbers(value or ""))
 
 
@@ -66,7 +71,7 @@ def guard(name: str, value) -> str | Header:
     if key in ADDRESS_HEADERS:
         return ", ".join(_mailbox(n, a) for n, a in address_list(value))
     if key in MSG_ID_HEADERS:
-        ids = msg_ids(value)
+        ids = msg_ids(value, ours=key == "message-id")
         if key == "references":
             ids = ids[-MAX_REFERENCES:]
         elif ids:
@@ -74,6 +79,8 @@ def guard(name: str, value) -> str | Header:
         return " ".join(f"<{i}>" for i in ids)
     if key == "x-sakspost-case":
         return value if value and _CASE_ID.fullmatch(value) else ""
+    if key in OUR_OWN:  # values we make, never a sender's: only kept to one line
+        return without_controls(str(value))
     value = text(str(value))
     return value if _plain(value) else Header(value, UTF8_HEADER)
 

@@ -15,10 +15,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
@@ -33,7 +29,9 @@ class SchemaError(Exception):
     """The database's schema is not the one this release uses; the message says what to run."""
 
 
-def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+def alembic_config(connection: Connection | None = None):
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
@@ -42,11 +40,15 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
 
 def head() -> str:
     """The newest revision this release knows."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def revision(connection: Connection) -> str | None:
     """The database's revision: None when it has none (empty, or made before migrations)."""
+    from alembic.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -58,13 +60,27 @@ def state(connection: Connection) -> str:
         return "behind" if _has_tables(connection) else "empty"
     if current == head():
         return "current"
+    from alembic.script import ScriptDirectory
+
     known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
     return "behind" if current in known else "unknown"
 
 
+def newest_file() -> str:
+    """The newest revision by the migrations' file names (`0004_...py` is revision 0004): what
+    `head()` says, without loading Alembic and every migration (a test holds the two equal)."""
+    return max(p.name.partition("_")[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+
+
 def ensure(engine: Engine) -> None:
-    """Make an empty database's schema; accept a current one; refuse any other (SchemaError)."""
+    """Make an empty database's schema; accept a current one; refuse any other (SchemaError).
+    A current one is recognised by one query, so a command that opens the registry (every
+    `ingest` an MTA pipes a mail to) does not load Alembic."""
     with engine.connect() as conn:
+        if _has_version_table(conn):
+            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+            if row is not None and row[0] == newest_file():
+                return
         found = state(conn)
     if found == "current":
         return
@@ -83,6 +99,8 @@ def upgrade(engine: Engine, *, only_if_empty: bool = False) -> tuple[str | None,
         before = revision(conn)
         if only_if_empty and (before is not None or _has_tables(conn)):
             return before, before  # another process made it meanwhile; `ensure` is asked again at start
+        from alembic import command
+
         cfg = alembic_config(conn)
         if before is None and _has_tables(conn):
             command.stamp(cfg, BASELINE)
@@ -101,9 +119,15 @@ def new_revision(engine: Engine, message: str) -> Path:
     with engine.begin() as conn:
         if state(conn) != "current":
             raise SchemaError(_refusal(state(conn), engine))
+        from alembic import command
+
         number = f"{int(head()) + 1:04d}"
         script = command.revision(alembic_config(conn), message=message, autogenerate=True, rev_id=number)
     return Path(script.path)
+
+
+def _has_version_table(connection: Connection) -> bool:
+    return inspect(connection).has_table("alembic_version")
 
 
 def _has_tables(connection: Connection) -> bool:
