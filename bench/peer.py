@@ -35,7 +35,10 @@ def write_config(workdir: Path, port: int = 0, extra: str = "") -> Path:
         f'[database]\nurl = "sqlite:///{workdir}/sakspost.db"\n\n'
         f'[receiver]\nhost = "127.0.0.1"\nport = {port or 2525}\n\n'
         f'[identity]\naddress = "{REGISTRY_ADDRESS}"\nname = "Saksregister"\n\n'
-        f'[paths]\nvar_dir = "{workdir}/var"\n\n' + extra,
+        f'[paths]\nvar_dir = "{workdir}/var"\n\n'
+        # the corpus's form gateway sends hundreds of forms an hour, as Helsenorge's does: an operator
+        # names it in [limits] exempt_senders, or its forms after the twentieth are held
+        '[limits]\nexempt_senders = ["skjema.saksregister.example"]\n\n' + extra,
         encoding="utf-8",
     )
     return path

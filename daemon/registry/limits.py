@@ -5,7 +5,8 @@ whether one more case may be opened for a sender (`new_cases_per_hour`, 20). An 
 that drops our tag and threading would otherwise get an acknowledgement for every mail it sends
 us and open a case for each: with these caps the two settle within a few mails. Configured
 actors' and handlers' addresses, NHN's sender domains and intake address and
-`[limits] exempt_senders` (addresses or domains) and `[notify] address` are never capped. The counts live in the
+`[limits] exempt_senders` and `[citizen] no_reply_senders` (addresses or domains: a form
+gateway) and `[notify] address` are never capped. The counts live in the
 registry (`RateEvent`), so they hold across restarts and across instances sharing a database.
 """
 
@@ -32,7 +33,7 @@ def exempt(config, address: str) -> bool:
     """Whether ADDRESS is one of those the caps never apply to."""
     address = (address or "").lower()
     domain = address.rpartition("@")[2]
-    listed = {e.lower().lstrip("@") for e in config.limits.exempt_senders}
+    listed = {e.lower().lstrip("@") for e in (*config.limits.exempt_senders, *config.citizen.no_reply_senders)}
     if address in listed or domain in listed or address == config.notify.address.lower():
         return True
     if domain in {d.lower().lstrip("@") for d in config.nhn.sender_domains} or address == config.nhn.intake_address.lower():
