@@ -157,6 +157,13 @@ class Actor:
     local_support: str = ""
     phone: str = ""
 
+    def addresses(self) -> frozenset[str]:
+        """Every address the actor is known by (contact, local support, handlers), lower case."""
+        return frozenset(a.lower() for a in (self.contact, self.local_support, *self.handlers) if a)
+
+    def domains(self) -> frozenset[str]:
+        return frozenset(a.rpartition("@")[2] for a in self.addresses())
+
     def reached_at(self) -> list[str]:
         """Where the actor's people are told of a case: its handlers, else its contact point."""
         return list(self.handlers) or ([self.contact] if self.contact else [])
@@ -324,6 +331,22 @@ class Config:
 
     def actor_by_id(self, actor_id: str) -> Actor | None:
         return next((a for a in self.actor if a.id == actor_id), None)
+
+    def actor_by_address(self, address: str) -> Actor | None:
+        """The configured actor ADDRESS is one of the addresses of (its plus-part ignored)."""
+        address = without_plus((address or "").strip().lower())
+        return next((a for a in self.actor if address and address in a.addresses()), None)
+
+    def is_handler(self, address: str) -> bool:
+        """Whether ADDRESS is among some actor's `handlers`."""
+        address = (address or "").strip().lower()
+        return any(address == h.lower() for actor in self.actor for h in actor.handlers)
+
+    def is_nhn_sender(self, address: str) -> bool:
+        """Whether ADDRESS is NHN's intake or in one of NHN's sender domains."""
+        address = (address or "").strip().lower()
+        domains = {d.lower().lstrip("@") for d in self.nhn.sender_domains}
+        return bool(address) and (address == self.nhn.intake_address.lower() or address.rpartition("@")[2] in domains)
 
     def hmac_secret(self) -> bytes:
         """The local secret behind our Message-ID tokens: from a file or env var, else generated once."""

@@ -127,13 +127,18 @@ def _read_mailbox(raw: str) -> Mailbox:
         address = ""
     if "group" in kinds:
         address = ""  # group syntax in From hides which address is meant: trust none of them
-    return Mailbox(address=address.lower(), name=without_controls(_readable(name)), problem="; ".join(problems))
+    return Mailbox(address=address.lower(), name=without_controls(readable(name)), problem="; ".join(problems))
 
 
-def _readable(value: str) -> str:
-    """VALUE with raw 8-bit bytes (kept by the parser as surrogates) read as UTF-8, or replaced."""
+def readable(value: str) -> str:
+    """A header written in raw 8-bit (the parser keeps its bytes as surrogates) read as UTF-8
+    where it is that, else as Windows-1252, as its sender meant it."""
     try:
         value.encode("utf-8")
         return value
     except UnicodeEncodeError:
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        raw = value.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")

@@ -108,8 +108,7 @@ def actor_for_sender(config, sender: str) -> str:
     domain = sender.rpartition("@")[2].lower()
     if domain:
         for actor in config.actor:
-            addresses = [actor.contact, actor.local_support, *actor.handlers]
-            if any(a and a.lower().rpartition("@")[2] == domain for a in addresses):
+            if domain in actor.domains():
                 return actor.id
     return config.identity.actor
 

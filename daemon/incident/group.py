@@ -40,9 +40,9 @@ def actor_of(config, address: str) -> str:
     address = without_plus((address or "").strip().lower())
     if not address:
         return ""
-    for actor in config.actor:
-        if address in {a.lower() for a in (actor.contact, actor.local_support, *actor.handlers) if a}:
-            return actor.id
+    actor = config.actor_by_address(address)
+    if actor is not None:
+        return actor.id
     if workflow.is_nhn_address(config, address):
         return workflow.nhn_actor_id(config) or "nhn"
     return ""
@@ -54,10 +54,7 @@ def known_domain(config, address: str) -> bool:
     domain = (address or "").rpartition("@")[2].lower()
     if not domain:
         return False
-    domains = {config.identity.domain.lower()}
-    for actor in config.actor:
-        domains.update(a.rpartition("@")[2].lower() for a in (actor.contact, actor.local_support, *actor.handlers) if a)
-    return domain in domains
+    return domain == config.identity.domain.lower() or any(domain in actor.domains() for actor in config.actor)
 
 
 def is_reporter(session: Session, case: Case, address: str) -> bool:

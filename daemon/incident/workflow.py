@@ -157,15 +157,10 @@ def acknowledge(session: Session, rt, case: Case, message: Message, *, to: str =
 
 def is_nhn_address(config, address: str) -> bool:
     """Whether ADDRESS is NHN's: its intake, an address in its sender domains or its actor's."""
-    address = (address or "").lower()
-    if not address:
-        return False
-    nhn = config.nhn
-    if address == nhn.intake_address.lower() or address.rpartition("@")[2] in {
-            d.lower().lstrip("@") for d in nhn.sender_domains}:
+    if config.is_nhn_sender(address):
         return True
     actor = config.actor_by_id(nhn_actor_id(config))
-    return bool(actor) and address in {a.lower() for a in (actor.contact, actor.local_support, *actor.handlers) if a}
+    return bool(actor) and (address or "").lower() in actor.addresses()
 
 
 def escalate_to_nhn(session: Session, rt, case: Case, *, who: str, reason: str) -> bool:

@@ -29,7 +29,7 @@ from email.message import Message as StdMessage
 from email.utils import collapse_rfc2231_value, getaddresses
 from html.parser import HTMLParser
 
-from ..rfc5322 import read_mailbox
+from ..rfc5322 import read_mailbox, readable
 
 _MSGIDS = re.compile(r"<([^<>\s]+)>")
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:", re.MULTILINE)
@@ -138,27 +138,13 @@ def _header_value(name: str, value) -> str:
     if isinstance(value, str):
         if "=?" not in value and value.isascii() and name.lower() not in _STRUCTURED:
             return " ".join(value.split())
-        value = _raw_8bit(value)
+        value = readable(value)
         if len(value) <= _REMEMBERED_LENGTH:
             return _remembered_header(name.lower(), value)
     return _read_header(name, value)
 
 
 _REMEMBERED_LENGTH = 1000
-
-
-def _raw_8bit(value: str) -> str:
-    """A header written in raw 8-bit (the parser keeps its bytes as surrogates) read as UTF-8
-    where it is that, else as Windows-1252, as its sender meant it."""
-    try:
-        value.encode("utf-8")
-        return value
-    except UnicodeEncodeError:
-        raw = value.encode("utf-8", "surrogateescape")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", "replace")
 
 
 @functools.lru_cache(maxsize=1024)

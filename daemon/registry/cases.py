@@ -199,7 +199,7 @@ def send(session: Session, rt, case: Case | None, template: str, context: dict, 
         in_reply_to = reply_to_message.message_id
         refs = reply_to_message.references.split() if reply_to_message.references else []
     reply_to = ""
-    if case is not None and len(to) == 1 and not cc and _is_handler(rt.config, to[0]):
+    if case is not None and len(to) == 1 and not cc and rt.config.is_handler(to[0]):
         reply_to = rt.tokens.command_address(rt.config.identity.address, to[0], case.id)
     composed = rt.renderer.compose(
         template, {"case": case, **context}, to=to, cc=cc,
@@ -215,8 +215,3 @@ def send(session: Session, rt, case: Case | None, template: str, context: dict, 
               detail={"purpose": purpose, "to": list(composed.recipients),
                       "subject": composed.subject, "message_id": composed.message_id})
     return message_pk
-
-
-def _is_handler(config, address: str) -> bool:
-    address = address.lower()
-    return any(address == h.lower() for actor in config.actor for h in actor.handlers)

@@ -36,10 +36,7 @@ def exempt(config, address: str) -> bool:
     listed = {e.lower().lstrip("@") for e in (*config.limits.exempt_senders, *config.citizen.no_reply_senders)}
     if address in listed or domain in listed or address == config.notify.address.lower():
         return True
-    if domain in {d.lower().lstrip("@") for d in config.nhn.sender_domains} or address == config.nhn.intake_address.lower():
-        return True
-    return any(address in {a.lower() for a in (actor.contact, actor.local_support, *actor.handlers) if a}
-               for actor in config.actor)
+    return config.is_nhn_sender(address) or config.actor_by_address(address) is not None
 
 
 def recent(session, kind: str, address: str, now: datetime | None = None) -> int:

@@ -45,13 +45,10 @@ def takes_part(session: Session, config, case: Case, address: str) -> bool:
         return True
     for actor_id in involved_actors(session, config, case):
         actor = config.actor_by_id(actor_id)
-        if actor and address in {a.lower() for a in (actor.contact, actor.local_support, *actor.handlers) if a}:
+        if actor and address in actor.addresses():
             return True
-    nhn = config.nhn
-    if case.escalated_at or case.nhn_reference:
-        domain = address.rpartition("@")[2]
-        if address == nhn.intake_address.lower() or domain in {d.lower().lstrip("@") for d in nhn.sender_domains}:
-            return True
+    if (case.escalated_at or case.nhn_reference) and config.is_nhn_sender(address):
+        return True
     if case.kind == "citizen_form":
         form = session.get(CitizenForm, case.id)
         if form is not None and address in {(form.reply_address or "").lower(), (form.email or "").lower()}:
