@@ -1,8 +1,10 @@
-"""`sakspost run`: start the receiver, the runners and the clock; stop them cleanly.
+"""`sakspost run`: wire the receiver, the writer and the runners; start them, stop them cleanly.
 
-Decides only what runs and in which order: the registry is opened, waiting work from a previous
-run is picked up, the runners start, then the SMTP/LMTP listener; systemd hears READY=1 once
-the port is open, WATCHDOG=1 from the event loop itself, STOPPING=1 on SIGTERM.
+Decides only what runs and in which order: the runners start (`runners/`: this instance's
+presence, the pipeline, the outgoing mail, the mailboxes, the clock with the jobs given to it
+here), then the SMTP/LMTP receiver (a front process, `receive/link.py`, or in this process,
+`receive/smtp.py`), whose messages the pipeline's thread stores (`registry/writer.py`); systemd
+hears READY=1 once the port is open, WATCHDOG=1 from the event loop itself, STOPPING=1 on SIGTERM.
 """
 
 from __future__ import annotations
@@ -19,18 +21,17 @@ from .citizen.deadlines import send_due_reminders, today
 from . import notify
 from .incident import group
 from .incident.workflow import close_verified
-from .pipeline.process import run_until_empty
-from .outbound.sender import seconds_until_next, send_due
 from .receive import link, smtp
-from .receive.watchers import Mailboxes
-from .runners import Runner
+from .runners.clock import ClockRunner
+from .runners.mailboxes import MailboxRunner
+from .runners.outgoing import OutgoingRunner
+from .runners.pipeline import PipelineRunner
 from .runners.presence import Presence
 from .runtime import Runtime
 from .registry import limits
 from .incident.stale import send_stale_reminders
 from .registry.models import utcnow
 from .schedule import digest
-from .schedule.clock import Clock
 
 log = logging.getLogger("sakspost")
 
@@ -60,45 +61,26 @@ def describe(cfg) -> list[str]:
     return lines
 
 
-SENDER_GATHER = 0.25  # seconds
-SENDER_DEFER = 2.0  # seconds
-
-
 class Daemon:
+    """The runners, started in order and stopped in reverse, and the receiver."""
+
     def __init__(self, rt: Runtime):
         self.rt = rt
-        self.runners: list = []
         self.server = None
         self.front = None
         # the receiver in a process of its own, which also parses (so no parse helper then)
         self.uses_front = rt.config.receiver.enabled and link.front_usable(rt.config)
-        self.clock = Clock()
-        # components with start()/stop(), started after the runners: mailboxes, then the clock
-        self.extra: list = []
+        self.clock = ClockRunner()
+        self.runners: list = [PipelineRunner(rt), OutgoingRunner(rt)]
 
     def start_runners(self) -> None:
-        rt = self.rt
         if not self.uses_front:
-            rt.parsers.start()
-        # Woken after every pipeline transaction. It takes what has been queued every
-        # SENDER_GATHER seconds at most, and while the pipeline has messages waiting it waits
-        # for the pipeline up to SENDER_DEFER seconds: under a burst, registering the cases
-        # goes first (the sender cost a quarter of it, bench/README.md), and acknowledgements
-        # follow in batches. A batch ends between two mails when the daemon stops.
-        outgoing = Runner("outgoing", lambda: send_due(rt, outgoing.stopping), rt.wake_sender,
-                          interval=rt.config.outbox.poll_seconds,
-                          next_wait=lambda: seconds_until_next(rt, rt.config.outbox.poll_seconds),
-                          gather=SENDER_GATHER, defer_to=rt.pipeline_idle, defer_seconds=SENDER_DEFER)
-        self.runners = [Runner("pipeline", lambda: run_until_empty(rt), rt.wake_pipeline, interval=5.0), outgoing]
+            self.rt.parsers.start()
         for runner in self.runners:
             runner.start()
-        for component in self.extra:
-            component.start()
 
     def stop_runners(self) -> None:
-        for component in reversed(self.extra):
-            component.stop()
-        for runner in self.runners:
+        for runner in reversed(self.runners):
             runner.stop()
 
     async def serve(self, stop: asyncio.Event) -> None:
@@ -107,12 +89,14 @@ class Daemon:
         self.start_runners()
         try:
             if self.rt.config.receiver.enabled:
-                committer = smtp.served_committer(self.rt)  # the pipeline's thread stores
+                writer = self.rt.writer
+                writer.stored = self.rt.wake_pipeline
+                writer.serve_from(self.rt.wake_pipeline)  # the pipeline's thread stores
                 if self.uses_front:
-                    self.front = link.Front(self.rt, committer, logging.getLevelName(logging.getLogger().level))
+                    self.front = link.Front(self.rt, logging.getLevelName(logging.getLogger().level))
                     self.front.start()
                 else:
-                    self.server = await smtp.start(self.rt, committer)
+                    self.server = await smtp.start(self.rt.config, writer)
             systemd.notify("READY=1\nSTATUS=receiving")
             log.info("sakspost is running")
             watchdog = systemd.watchdog_interval()
@@ -157,14 +141,14 @@ def run(rt: Runtime) -> int:
     presence = Presence(rt.engine, [f"mailbox:{m.name}" for m in rt.config.mailbox] +
                         [f"job:{name}" for name in shared_jobs])
     daemon.clock.gate = lambda name: name not in shared_jobs or presence.holds(f"job:{name}")
-    daemon.extra.append(presence)
+    daemon.runners.insert(0, presence)
     if rt.config.mailbox:
-        daemon.extra.append(Mailboxes(rt, daemon.clock, presence))
-    daemon.extra.append(daemon.clock)
+        daemon.runners.append(MailboxRunner(rt, daemon.clock, presence))
+    daemon.runners.append(daemon.clock)
     if rt.config.metrics.listen:
         from .watch import Watch
 
-        daemon.extra.append(Watch(rt))
+        daemon.runners.append(Watch(rt))
 
     async def main() -> None:
         stop = asyncio.Event()

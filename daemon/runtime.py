@@ -12,7 +12,8 @@ from .config import Config
 from .outbound.render import Renderer
 from .outbound.tokens import Tokens
 from .pipeline.parsers import Parsers
-from .registry.db import WriterQueue, open_engine
+from .registry.db import open_engine
+from .registry.writer import Writer
 
 
 def _set_event() -> threading.Event:
@@ -31,11 +32,12 @@ class Runtime:
     wake_sender: threading.Event = field(default_factory=threading.Event)
     # set while the pipeline has nothing waiting; the sender defers to it (see app.SENDER_DEFER)
     pipeline_idle: threading.Event = field(default_factory=_set_event)
-    writers: WriterQueue = field(default_factory=WriterQueue)
-    # what the receiver hands over, for the pipeline's thread to store between its messages
-    # (`receive.smtp.GroupCommit`); set by `sakspost run`, whose pipeline runs in this process
-    intake: object = None
     parsers: Parsers = field(default_factory=lambda: Parsers(enabled=False))
+
+    @property
+    def writer(self) -> Writer:
+        """The one writer of this process's registry (`registry/writer.py`)."""
+        return Writer.of(self.engine)
 
     @classmethod
     def open(cls, config: Config) -> "Runtime":

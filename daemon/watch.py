@@ -76,7 +76,9 @@ def _age(now: datetime, moment) -> float:
 
 
 class Watch:
-    """The HTTP listener; `start()` and `stop()` like the daemon's other components."""
+    """The HTTP listener; `start()` and `stop()` like the daemon's runners."""
+
+    name = "metrics"
 
     def __init__(self, rt):
         self.rt = rt

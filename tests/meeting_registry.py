@@ -9,7 +9,7 @@ from sqlalchemy import update
 
 from daemon import config
 from daemon.registry import cases, states
-from daemon.registry.db import unit_of_work
+from daemon.registry.writer import unit_of_work
 from daemon.registry.models import Case
 from daemon.runtime import Runtime
 

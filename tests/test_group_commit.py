@@ -13,9 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import incident_mail
-from daemon.receive.smtp import GroupCommit
-from daemon.registry.db import WriterQueue, open_engine
+from daemon.registry.db import open_engine
 from daemon.registry.store import Incoming, StorageError, Stored, store_group
+from daemon.registry.writer import Writer
+
+
+def _stored(writer: Writer, item: Incoming):
+    """ITEM stored by WRITER, awaited as the receiver awaits it."""
+    return asyncio.wrap_future(writer.store(item))
 
 
 def _incoming(n: int) -> Incoming:
@@ -38,10 +43,10 @@ def _first_commit_blocked(rest_store):
         return rest_store(items)
 
     async def scenario():
-        committer = GroupCommit(engine=None, store=store)
-        first = asyncio.ensure_future(committer.commit(_incoming(0)))
+        writer = Writer(engine=None, store=store)
+        first = asyncio.ensure_future(_stored(writer, _incoming(0)))
         await asyncio.to_thread(first_started.wait, 5)
-        rest = [asyncio.ensure_future(committer.commit(_incoming(n))) for n in (1, 2, 3)]
+        rest = [asyncio.ensure_future(_stored(writer, _incoming(n))) for n in (1, 2, 3)]
         await asyncio.sleep(0.05)
         early = any(f.done() for f in rest)
         release.set()
@@ -118,13 +123,24 @@ def test_concurrent_senders_during_a_storage_failure_all_hear_451(sakspost):
     assert db.execute("SELECT count(*) FROM message WHERE direction = 'in'").fetchone() == (16,)
 
 
+def _recording_writer(log: list[str]) -> Writer:
+    """A writer whose stores only say so in LOG, served by a pipeline that is never woken."""
+    def store(engine, items):
+        log.append(f"store {len([e for e in log if e.startswith('store')]) + 1}")
+        return [Stored(n + 1, False, ("support",)) for n in range(len(items))]
+
+    writer = Writer(engine=None, store=store)
+    writer.serve_from(threading.Event())
+    return writer
+
+
 def test_background_writers_take_turns_and_none_starts_while_a_message_waits():
-    writers = WriterQueue()
     log: list[str] = []
+    writers = _recording_writer(log)
     a_inside, b_trying = threading.Event(), threading.Event()
 
     def a():
-        with writers.background():
+        with writers.turn():
             log.append("a begins")
             a_inside.set()
             b_trying.wait(5)
@@ -134,7 +150,7 @@ def test_background_writers_take_turns_and_none_starts_while_a_message_waits():
     def b():
         a_inside.wait(5)
         b_trying.set()
-        with writers.background():
+        with writers.turn():
             log.append("b begins")
 
     threads = [threading.Thread(target=a), threading.Thread(target=b)]
@@ -144,17 +160,17 @@ def test_background_writers_take_turns_and_none_starts_while_a_message_waits():
         t.join(10)
     assert log == ["a begins", "a ends", "b begins"]
 
-    writers.arrive()  # a message is waiting to be stored
+    writers.store(_incoming(1))  # a message is waiting to be stored
     started = threading.Event()
 
     def c():
-        with writers.background():
+        with writers.turn():
             started.set()
 
     c = threading.Thread(target=c)
     c.start()
     assert not started.wait(0.2), "a background transaction began while a message waited"
-    writers.done()
+    writers.store_waiting()
     assert started.wait(5)
     c.join(5)
 
@@ -163,16 +179,14 @@ def test_under_a_burst_the_receiver_and_a_background_writer_take_turns():
     """Four senders keep a message waiting nearly all the time; strict priority for the receiver
     starved the pipeline. Once a store has run, a background transaction may begin though a
     message waits; then the receiver's turn comes before the next one."""
-    writers = WriterQueue()
     log: list[str] = []
-    writers.arrive()
-    with writers.storing():
-        log.append("store 1")
-    writers.done()
-    writers.arrive()  # the next message waits already
+    writers = _recording_writer(log)
+    writers.store(_incoming(1))
+    writers.store_waiting()
+    writers.store(_incoming(2))  # the next message waits already
 
     def background(name: str, began: threading.Event):
-        with writers.background():
+        with writers.turn():
             log.append(name)
             began.set()
 
@@ -183,9 +197,7 @@ def test_under_a_burst_the_receiver_and_a_background_writer_take_turns():
     waiting = threading.Thread(target=background, args=("pipeline 2", second))
     waiting.start()
     assert not second.wait(0.2), "a second background transaction went before the waiting message"
-    with writers.storing():
-        log.append("store 2")
-    writers.done()
+    writers.store_waiting()
     assert second.wait(5)
     waiting.join(5)
     assert log == ["store 1", "pipeline 1", "store 2", "pipeline 2"]
@@ -195,12 +207,17 @@ def test_the_receiver_stores_as_soon_as_the_pipelines_transaction_ends(tmp_path)
     """The pipeline holds SQLite's write lock; a message arrives. The pipeline sees it waiting,
     commits, and the message is stored right after, never inside SQLite's busy handler."""
     engine = open_engine(f"sqlite:///{tmp_path}/r.db")
-    writers = WriterQueue()
     log: list[str] = []
     holding = threading.Event()
 
+    def store(engine_, items):
+        log.append("receiver stores")
+        return store_group(engine_, items)
+
+    writers = Writer(engine, store=store)
+
     def pipeline():
-        with writers.background(), engine.begin() as conn:
+        with writers.turn(), engine.begin() as conn:
             conn.exec_driver_sql("CREATE TABLE work (n INTEGER)")
             holding.set()
             while not writers.waiting():
@@ -208,13 +225,9 @@ def test_the_receiver_stores_as_soon_as_the_pipelines_transaction_ends(tmp_path)
             log.append("pipeline commits")
         log.append("pipeline ended")
 
-    def store(engine_, items):
-        log.append("receiver stores")
-        return store_group(engine_, items)
-
     async def receive():
         await asyncio.to_thread(holding.wait, 5)
-        return await GroupCommit(engine, store=store, writers=writers).commit(_incoming(1))
+        return await _stored(writers, _incoming(1))
 
     worker = threading.Thread(target=pipeline)
     worker.start()
@@ -236,16 +249,17 @@ def test_a_writer_that_serves_stores_the_waiting_messages_together(tmp_path):
         return store_group(engine_, items)
 
     wake = threading.Event()
-    committer = GroupCommit(engine, store=store, stored=threading.Event())
-    committer.served_by(wake)
+    committer = Writer(engine, store=store)
+    committer.stored = threading.Event()
+    committer.serve_from(wake)
 
     def writer():
         assert wake.wait(5)
         time.sleep(0.1)  # busy with a message of its own while three more arrive
-        committer.serve()
+        committer.store_waiting()
 
     async def senders():
-        return await asyncio.gather(*(committer.commit(_incoming(n)) for n in range(3)))
+        return await asyncio.gather(*(_stored(committer, _incoming(n)) for n in range(3)))
 
     thread = threading.Thread(target=writer)
     thread.start()
@@ -266,32 +280,36 @@ def test_a_writer_that_serves_goes_back_to_its_own_work_after_a_few_groups(tmp_p
     def store(engine_, items):
         groups.append(len(items))
         if len(groups) < 5:  # a new message arrives during each commit
-            committer.hand_over(_incoming(100 + len(groups)), answers.append)
+            hand_over(_incoming(100 + len(groups)))
         return store_group(engine_, items)
 
     answers: list = []
-    committer = GroupCommit(engine, store=store)
-    committer.served_by(threading.Event())
-    committer.hand_over(_incoming(0), answers.append)
-    committer.serve(groups=2)
-    assert groups == [1, 1] and len(answers) == 2 and len(committer.waiting) == 1
-    committer.serve(groups=2)
+
+    def hand_over(item):
+        committer.store(item).add_done_callback(lambda future: answers.append(future.result()))
+
+    committer = Writer(engine, store=store)
+    committer.serve_from(threading.Event())
+    hand_over(_incoming(0))
+    committer.store_waiting(groups=2)
+    assert groups == [1, 1] and len(answers) == 2 and committer.backlog() == 1
+    committer.store_waiting(groups=2)
     assert groups == [1, 1, 1, 1] and len(answers) == 4
-    committer.serve()  # unbounded: until nothing waits
-    assert groups == [1] * 5 and len(answers) == 5 and not committer.waiting
+    committer.store_waiting()  # unbounded: until nothing waits
+    assert groups == [1] * 5 and len(answers) == 5 and not committer.backlog()
     assert len({a.pk for a in answers}) == 5
     engine.dispose()
 
 
 def test_a_message_the_writer_does_not_take_is_stored_by_the_receiver_itself(tmp_path):
     engine = open_engine(f"sqlite:///{tmp_path}/r.db")
-    committer = GroupCommit(engine)
-    committer.served_by(threading.Event())  # a writer that never serves (stuck in a long step)
-    committer.SERVE_SECONDS = 0.2
+    committer = Writer(engine)
+    committer.serve_from(threading.Event())  # a pipeline that never serves (stuck in a long step)
+    committer.serve_seconds = 0.2
 
     async def sender():
         started = time.monotonic()
-        stored = await asyncio.wait_for(committer.commit(_incoming(1)), 5)
+        stored = await asyncio.wait_for(_stored(committer, _incoming(1)), 5)
         return stored, time.monotonic() - started
 
     stored, waited = asyncio.run(sender())

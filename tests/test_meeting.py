@@ -17,7 +17,7 @@ from meeting_registry import HANDLER, incident, runtime, settings
 from daemon.citizen.deadlines import today
 from daemon.incident import workflow
 from daemon.registry import cases
-from daemon.registry.db import unit_of_work
+from daemon.registry.writer import unit_of_work
 
 DAY = timedelta(days=1)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from daemon.runners import Runner
+from daemon.runners.loop import Runner
 
 
 def _runner(**kwargs):

@@ -130,14 +130,13 @@ def claim_due(rt, limit: int = 50, record: list[Outcome] = (), release: list[int
     not two for each (under a burst every turn it takes is one the pipeline waits for)."""
     now = utcnow()
     stale = now - timedelta(minutes=10)
-    with rt.writers.background(), Session(rt.engine) as session:
+    with rt.writer.transaction() as session:
         _record(session, record)
         if release:
             _claiming(len(release)).run(session, {"now": None, **sql.one_of_params(release)}).close()
         ids = [pk for (pk,) in _DUE.all(session, {"now": now, "stale": stale, "limit": limit})] if limit else []
         if ids:
             _claiming(len(ids)).run(session, {"now": now, **sql.one_of_params(ids)}).close()
-        session.commit()
     return ids
 
 

@@ -6,10 +6,11 @@ SQLite serialises writers anyway), then processed in batches: the next batch is 
 handed to the parse helper (`parsers.py`) before the current one is applied, a batch is parsed
 before any write transaction begins, then its messages are applied, and one bad message is
 rolled back and dead-lettered (`status = failed`, with the reason) while the others go on
-(`process_batch` says how). A write transaction commits once it has taken
-`TRANSACTION_SECONDS`, or at once when the receiver is storing (`rt.writers`); the rest of the
-batch goes on in the next one: on SQLite a transaction holds the one write lock, and the
-receiver must not wait for case work before it can say `250`. A claim whose daemon died
+(`process_batch` says how). Each write transaction is a turn of the writer
+(`registry/writer.py`), which first stores what the receivers handed over: a transaction
+commits once it has taken `TRANSACTION_SECONDS`, or soon after a message waits to be stored
+(`Writer.go_on`), and the rest of the batch goes on in the next one: the receiver must not wait
+for case work before it can say `250`. A claim whose daemon died
 expires after `[pipeline].claim_lease_seconds`; a message that has been claimed five times
 without finishing is dead-lettered rather than retried forever. `reprocess` puts failed
 messages back to `received`.
@@ -17,12 +18,10 @@ messages back to `received`.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import time
 from datetime import timedelta
-from typing import Iterator
 
 from sqlalchemy import Integer, bindparam, delete, or_, select, update
 from sqlmodel import Session
@@ -43,7 +42,6 @@ log = logging.getLogger("sakspost.pipeline")
 MAX_CLAIMS = 5
 MAX_TEXT = 1_000_000
 TRANSACTION_SECONDS = 0.02
-TURN_SECONDS = 0.005  # a transaction goes on this long even if a message waits to be stored
 
 
 _TABLE = Message.__table__
@@ -66,11 +64,10 @@ def claim(rt, limit: int) -> list[int]:
     """Mark up to LIMIT waiting messages as ours; return their ids, oldest first."""
     now = utcnow()
     cutoff = now - timedelta(seconds=rt.config.pipeline.claim_lease_seconds)
-    with _writing(rt), Session(rt.engine) as session:
+    with rt.writer.transaction(serves=True) as session:
         ids = [pk for (pk,) in _WAITING.all(session, {"cutoff": cutoff, "limit": limit})]
         if ids:
             _claiming(len(ids)).run(session, {"now": now, **one_of_params(ids)}).close()
-        session.commit()
     return ids
 
 
@@ -170,37 +167,26 @@ def _transaction(rt, waiting: list[int], parsed: dict, rows: dict[int, Message],
     Without SAVEPOINTS, a message that fails rolls the transaction back: the messages it had
     taken are returned, to be applied again with savepoints. Otherwise returns []."""
     taken: list[int] = []
-    with _writing(rt), Session(rt.engine, expire_on_commit=False) as session:
-        started = time.monotonic()
-        try:
-            while waiting and (not taken or _go_on(time.monotonic() - started, seconds, rt.writers)):
+    try:
+        with rt.writer.transaction(serves=True) as session:
+            started = time.monotonic()
+            # the first message is always taken: the receiver has had its turn before this one
+            while waiting and (not taken or rt.writer.go_on(started, seconds)):
                 pk = waiting.pop(0)
                 if pk in rows:
                     session.add(rows[pk])  # `session.get` finds it
                 taken.append(pk)
                 outcome[pk] = _apply_one(session, rt, pk, parsed.get(pk), savepoint=savepoints)
-            session.commit()
-        except Exception:
-            if savepoints:
-                raise
-            session.rollback()
-            for pk in taken:
-                outcome.pop(pk, None)
-            log.info("a message failed in a transaction of %d; applying them again one by one", len(taken))
-            return taken
+    except Exception:
+        if savepoints:
+            raise
+        for pk in taken:
+            outcome.pop(pk, None)
+        log.info("a message failed in a transaction of %d; applying them again one by one", len(taken))
+        return taken
     for pk in taken:
         parsed.pop(pk, None)
     return []
-
-
-def _go_on(elapsed: float, seconds: float, writers) -> bool:
-    """Take another message into a transaction that has taken one? Not after SECONDS; not after
-    TURN_SECONDS while a message waits to be stored, so the receiver's turn comes soon. (The
-    first message is always taken: a transaction that gave way at once would only cost a
-    commit, and the receiver has had its turn before it began.)"""
-    if elapsed >= seconds:
-        return False
-    return elapsed < TURN_SECONDS or not writers.waiting()
 
 
 def _apply_one(session: Session, rt, pk: int, mail, *, savepoint: bool) -> str:
@@ -250,21 +236,8 @@ def run_until_empty(rt, transaction_seconds: float = TRANSACTION_SECONDS) -> dic
             ids, ahead = next_ids, next_ahead
     finally:
         rt.pipeline_idle.set()
-    if rt.intake is not None:
-        rt.intake.serve()  # nothing else to do: all that waits
+    rt.writer.store_waiting()  # nothing else to do: all that waits (where this thread serves)
     return done
-
-
-@contextlib.contextmanager
-def _writing(rt) -> Iterator[None]:
-    """A write transaction of the pipeline's (`WriterQueue.background`). In the running daemon
-    its thread first stores what the receiver has handed over (a few groups: see
-    `receive.smtp.GroupCommit`), and then does not wait for the messages it stores itself."""
-    serving = rt.intake is not None
-    if serving:
-        rt.intake.serve(groups=rt.intake.SERVE_GROUPS)
-    with rt.writers.background(stores_for_receiver=serving):
-        yield
 
 
 def release(rt, ids: list[int]) -> None:
@@ -273,20 +246,17 @@ def release(rt, ids: list[int]) -> None:
     if not ids:
         return
     try:
-        with _writing(rt), Session(rt.engine) as session:
+        with rt.writer.transaction(serves=True) as session:
             session.exec(update(Message).where(Message.id.in_(ids), Message.status == "processing")
                          .values(status="received", claimed_at=None, attempts=Message.attempts - 1))
-            session.commit()
     except Exception:  # the lease expires; they are taken up then
         log.exception("could not release the claim of messages %s", ids)
 
 
 def requeue_failed(rt, ids: list[int] | None = None) -> int:
     """Put failed messages (all, or IDS) back in the queue; return how many."""
-    with Session(rt.engine) as session:
+    with rt.writer.transaction() as session:
         stmt = update(Message).where(Message.direction == "in", Message.status == "failed")
         if ids:
             stmt = stmt.where(Message.id.in_(ids))
-        result = session.exec(stmt.values(status="received", error="", attempts=0, claimed_at=None))
-        session.commit()
-        return result.rowcount
+        return session.exec(stmt.values(status="received", error="", attempts=0, claimed_at=None)).rowcount

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from ..registry.store import Incoming, StorageError, Stored, store_group
+from ..registry.store import Incoming, StorageError, Stored
 
 _MBOX_FROM = re.compile(rb"^From \S+", re.MULTILINE)
 
@@ -49,7 +49,7 @@ def ingest(rt, names: list[str], *, roles=("support",), stdin=None,
 
     def flush():
         nonlocal size
-        results = store_group(rt.engine, [item for _, item in pending])
+        results = rt.writer.store_now([item for _, item in pending])
         out = list(zip([name for name, _ in pending], results))
         pending.clear()
         size = 0

@@ -2,7 +2,7 @@
 
 One thread per `[[mailbox]]` (imapclient blocks). After every (re)connect the thread searches
 for UIDs above the mailbox's cursor (`daemon.registry.mailboxes`), fetches them with
-`BODY.PEEK[]` fifty at a time, commits each with `store_raw` and advances the cursor past it,
+`BODY.PEEK[]` fifty at a time, commits each through the writer (`registry/writer.py`) and advances the cursor past it,
 and only then moves the batch to `move_to` (MOVE; else COPY, `\\Deleted` and UID EXPUNGE) or
 marks it `\\Seen` plus our keyword. Killed between the commit and the move, the next run finds
 the message at or below the cursor and still unmoved, and moves it without storing it again;
@@ -39,7 +39,7 @@ from imapclient.exceptions import LoginError
 
 from ..config import ConfigError, Mailbox
 from ..registry.mailboxes import Cursor
-from ..registry.store import StorageError, store_raw
+from ..registry.store import Incoming, StorageError
 
 log = logging.getLogger("sakspost.imap")
 
@@ -319,7 +319,9 @@ class MailboxWatcher(threading.Thread):
                 log.warning("mailbox %s: UID %d was removed before it could be fetched", m.name, uid)
                 self.cursor.advance(uid, "vanished")
                 continue
-            result = store_raw(self.rt.engine, raw, source=f"imap:{m.name}", roles=(m.role,))
+            result = self.rt.writer.store_now([Incoming(raw, f"imap:{m.name}", (m.role,))])[0]
+            if isinstance(result, StorageError):
+                raise result
             self.cursor.advance(uid, "duplicate" if result.duplicate else "new")
             self.rt.wake_pipeline.set()
             new += not result.duplicate

@@ -5,8 +5,8 @@ Decides how the front and the daemon talk, nothing about mail. A frame is a head
 request id, length) and a payload; the daemon sends CONFIG once, then STORED for each message
 the front passes on: its DATA in CHUNKs as they are read, then END (its envelope, parse,
 fingerprint and Message-ID, pickled), or ABORT if the DATA was refused or the sender went away.
-A message is handed to the group commit (`smtp.GroupCommit.hand_over`) like one the daemon
-received itself, and its STORED goes back from the thread that committed it; the front's parse
+A message is handed to the writer (`registry/writer.py`) like one the daemon received itself,
+and its STORED goes back from the thread that committed it; the front's parse
 is kept for the pipeline (`Parsers.remember`). The listening socket is bound here, once, and
 every front gets it: while one is replaced, connections wait in the kernel's queue.
 
@@ -37,9 +37,7 @@ READ_BUFFER = 256 * 1024  # bytes: the daemon's read buffer on the link
 def front_usable(config) -> bool:
     """Does the receiver run as a front process? Where the parse helper would (it takes the
     helper's place: more than one core, `[pipeline].parse_helper`)."""
-    from ..pipeline.parsers import usable_cores
-
-    return config.pipeline.parse_helper and usable_cores() > 1
+    return config.pipeline.parse_helper and len(os.sched_getaffinity(0)) > 1
 
 
 class Front:
@@ -47,9 +45,8 @@ class Front:
 
     RESTART_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # after the first, second, ... death in a row
 
-    def __init__(self, rt, committer, log_level: str = "INFO"):
+    def __init__(self, rt, log_level: str = "INFO"):
         self.rt = rt
-        self.committer = committer
         self.log_level = log_level
         cfg = rt.config.receiver
         family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
@@ -126,12 +123,13 @@ class Front:
                         raw = bytes(raw)
                     item = Incoming(raw, source=protocol, roles=roles, mail_from=mail_from, rcpt_tos=rcpt_tos,
                                     fingerprint=fp, message_id=message_id)
-                    self.committer.hand_over(item, self._answer(link, request, parsed))
+                    self.rt.writer.store(item).add_done_callback(self._answer(link, request, parsed))
                     del raw, item, parsed  # not kept while the next frame is awaited (25 MB, say)
                 del payload
 
     def _answer(self, link: socket.socket, request: int, parsed):
-        def done(result) -> None:
+        def done(future) -> None:
+            result = future.exception() or future.result()
             if isinstance(result, BaseException):
                 answer = ("error", str(result))
             else:

@@ -38,13 +38,10 @@ def audit(session: Session, case: Case, action: str, *, who: str = "system",
     transaction.audit_event(session, row_values(
         AuditEvent, case_id=case.id, action=action, who=who or "system", detail=_json(detail),
         message_pk=message_pk, at=now), case.id, now)
-    state = inspect(case)
-    if state.persistent and state.session is session:  # written with the events
-        set_committed_value(case, "updated_at", now)
-        transaction.written(session, case)
-    else:
-        case.updated_at = now
+    if inspect(case).session is not session:  # read in another session: joins this one
         session.add(case)
+    set_committed_value(case, "updated_at", now)  # written with the events
+    transaction.written(session, case)
 
 
 def next_case_id(session: Session, now: datetime | None = None) -> str:
@@ -130,7 +127,7 @@ def add_form(session: Session, case: Case, form: CitizenForm, *, who: str,
              message_pk: int | None = None) -> None:
     """Record what a citizen's form says on its case (one per case)."""
     form.case_id = case.id
-    session.add(form)
+    sql.insert_object(session, form)
     audit(session, case, "form_recorded", who=who, message_pk=message_pk,
           detail={"channel": form.channel, "fields": sorted(k for k in json.loads(form.fields_json or "{}")),
                   "missing": [m for m in form.missing.split(",") if m]})
@@ -157,10 +154,9 @@ def add_actor(session: Session, case: Case, actor_id: str, role: str, *, who: st
     if existing is not None and existing.role == role:
         return False
     if existing is None:
-        session.add(CaseActor(case_id=case.id, actor_id=actor_id, role=role))
+        sql.insert_object(session, CaseActor(case_id=case.id, actor_id=actor_id, role=role))
     else:
-        existing.role = role
-        session.add(existing)
+        sql.write(session, existing, role=role)
     audit(session, case, "actor_added", who=who, message_pk=message_pk,
           detail={"actor": actor_id, "role": role})
     return True

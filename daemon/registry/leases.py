@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .db import unit_of_work
+from .writer import unit_of_work
 from .models import Instance, Lease, as_utc, utcnow
 
 TTL = 30.0

@@ -16,7 +16,7 @@ import logging
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
-from .db import unit_of_work
+from .writer import unit_of_work
 from .models import MailboxState, utcnow
 
 log = logging.getLogger("sakspost.mailbox")

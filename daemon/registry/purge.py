@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
 from . import states
-from .db import unit_of_work
+from .writer import unit_of_work
 from .models import (Attachment, AuditEvent, Case, CaseActor, CitizenForm, Message, OutboxMail, PurgeRecord,
                      RawMessage, utcnow)
 

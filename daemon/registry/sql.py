@@ -27,11 +27,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import ClauseElement
 
 from . import transaction
-from .models import as_loaded
+from .models import as_loaded, row_values
 
 
 class Prepared:
@@ -256,6 +257,25 @@ def update_rows(session: Session | Connection, model, columns: Iterable[str], ro
     _update_for(model, tuple(columns)).run_many(session, rows)
 
 
+def insert_object(session: Session, obj):
+    """INSERT OBJ, a new row object (made with its model's constructor), in SESSION's
+    transaction now, and make it the persistent row SESSION holds: the written-through path for
+    a new row, where `session.add` would leave it to the unit of work. Returns OBJ, its id set."""
+    model = type(obj)
+    columns = _insert_columns(model)
+    row = row_values(model, **{name: getattr(obj, name) for name in columns})
+    if "id" in _table(model).c and "id" not in columns:  # an id the database assigns
+        obj.id = insert_row(session, model, row, returning_id=True)
+    else:
+        insert_row(session, model, row)
+    for name, value in row.items():
+        setattr(obj, name, value)
+    make_transient_to_detached(obj)  # its history reset, as if loaded
+    session.add(obj)
+    transaction.written(session, obj, inserted=True)
+    return obj
+
+
 def stage(session: Session, obj, **values: Any) -> None:
     """Set VALUES on OBJ, a persistent row SESSION holds, to be written by a later `write(...,
     also=...)` in the same transaction: what reads the object sees them at once, and the row is
@@ -270,8 +290,8 @@ def stage(session: Session, obj, **values: Any) -> None:
 def write(session: Session, obj, *, also: Iterable[str] = (), **values: Any) -> dict:
     """Set VALUES on OBJ, a row SESSION holds, and write the changed ones now (one UPDATE by
     primary key), with the columns ALSO as the object holds them (see `stage`). Returns
-    {column: (old, new)} for what changed. An object not yet flushed (pending) is left to the
-    unit of work, which inserts it with these values."""
+    {column: (old, new)} for what changed. A new row is written by `insert_object`, not here;
+    a row read in another session joins this one."""
     state = inspect(obj)
     changed = {}
     for key, value in values.items():
@@ -283,11 +303,10 @@ def write(session: Session, obj, *, also: Iterable[str] = (), **values: Any) -> 
             changed[key] = (state.dict[key], state.dict[key])
     if not changed:
         return changed
-    if state.key is None or state.pending or state.session is not session:  # the unit of work's
-        for key, (_, value) in changed.items():
-            setattr(obj, key, value)
+    if state.key is None or state.pending:
+        raise ValueError(f"{type(obj).__name__} is not written yet: insert it with insert_object")
+    if state.session is not session:
         session.add(obj)
-        return changed
     model = type(obj)
     columns = tuple(sorted(changed))
     params = {key: new for key, (_, new) in changed.items()}

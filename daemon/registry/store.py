@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, literal_column
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from . import sql
-from .db import unit_of_work
 from .identity import fingerprint, message_id_of
 from .models import Attachment, Message, RawMessage, row_values, utcnow
 
@@ -62,26 +61,6 @@ class Incoming:
     message_id: str | None = None
 
 
-def store_raw(
-    engine: Engine,
-    raw: bytes,
-    *,
-    source: str,
-    roles: tuple[str, ...] = ("support",),
-    mail_from: str = "",
-    rcpt_tos: tuple[str, ...] = (),
-) -> Stored:
-    """Commit RAW (and its envelope) durably; return its row and whether it was already there.
-
-    Raises StorageError when the commit fails: the caller answers 451 (SMTP), exits 75
-    (pipe delivery) or leaves the IMAP message where it is.
-    """
-    stored = store_group(engine, [Incoming(raw, source, tuple(roles), mail_from, tuple(rcpt_tos))])[0]
-    if isinstance(stored, StorageError):
-        raise stored
-    return stored
-
-
 def store_group(engine: Engine, items: list[Incoming]) -> list[Stored | StorageError]:
     """Commit every one of ITEMS in one transaction (one fsync); what happened to each, in order.
 
@@ -106,20 +85,20 @@ def store_group(engine: Engine, items: list[Incoming]) -> list[Stored | StorageE
         results: list[Stored | StorageError] = []
         for item in items:
             try:
-                results.append(store_raw(engine, item.raw, source=item.source, roles=item.roles,
-                                         mail_from=item.mail_from, rcpt_tos=item.rcpt_tos))
+                results.extend(store_group(engine, [item]))
             except StorageError as exc:
                 results.append(exc)
         return results
     item, fp = items[0], fingerprints[0]
     try:
-        with unit_of_work(engine) as session:
+        with Session(engine) as session:  # within the writer's turn (`writer.store_waiting`)
             found = session.exec(select(Message).where(Message.fingerprint == fp)).first()
             if found is None:
                 raise StorageError("message vanished after a uniqueness conflict")
-            found.roles = _merge(found.roles, item.roles)
-            session.add(found)
-            return [Stored(found.id, True, tuple(found.roles.split(",")))]
+            roles = _merge(found.roles, item.roles)
+            sql.write(session, found, roles=roles)
+            session.commit()
+            return [Stored(found.id, True, tuple(roles.split(",")))]
     except StorageError:
         raise
     except Exception as exc:
@@ -213,10 +192,9 @@ def record_document(session, raw: bytes, *, identity: bytes, source: str, subjec
     msg = Message(direction="in", fingerprint="document:" + hashlib.sha256(identity).hexdigest(),
                   size=len(raw), source=source[:200], status="processed", classification="citizen_form",
                   subject=subject[:998], text=text, processed_at=utcnow())
-    session.add(msg)
-    session.flush()
-    session.add(RawMessage(message_pk=msg.id, data=raw))
+    sql.insert_object(session, msg)
+    write_raw(session, msg.id, raw)
     if filename or content_type:
-        session.add(Attachment(message_pk=msg.id, filename=filename, content_type=content_type,
-                               size=len(raw), data=raw))
+        write_attachments(session, [row_values(Attachment, message_pk=msg.id, filename=filename,
+                                               content_type=content_type, size=len(raw), data=raw)])
     return msg

@@ -20,6 +20,8 @@ log = logging.getLogger("sakspost.presence")
 
 
 class Presence:
+    name = "presence"
+
     def __init__(self, engine, wanted: list[str], interval: float = leases.HEARTBEAT):
         self.engine = engine
         self.wanted = wanted

@@ -1,5 +1,5 @@
-"""All configured mailboxes as one component of the daemon: a watcher thread per mailbox this
-instance works (`imap.MailboxWatcher`), and its poll tick on the clock.
+"""The mailbox runner: a watcher thread per configured mailbox this instance works
+(`receive/imap.py`'s `MailboxWatcher`), and its poll tick on the clock.
 
 Decides which mailboxes are watched here: all of them, or with a `Presence` (several instances on
 one registry) those whose lease `mailbox:NAME` this instance holds, started when it takes the lease
@@ -11,13 +11,15 @@ from __future__ import annotations
 import threading
 import time
 
-from .imap import MailboxWatcher
+from ..receive.imap import MailboxWatcher
 
 
-class Mailboxes:
+class MailboxRunner:
     """Starts a watcher per configured mailbox (and its poll tick on the clock); stops them all.
     With PRESENCE (several instances on one registry) a mailbox is watched only while this
     instance holds its lease `mailbox:NAME`: started when taken, stopped when lost."""
+
+    name = "mailboxes"
 
     def __init__(self, rt, clock, presence=None):
         self.rt = rt

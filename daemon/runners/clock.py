@@ -1,4 +1,4 @@
-"""The daemon's clock (APScheduler 3.x, in-memory job store, never shared between processes).
+"""The clock runner (APScheduler 3.x, in-memory job store, never shared between processes).
 
 Decides nothing about what is due: each job asks the registry what is due now and records
 what it did there, so a missed tick or a second daemon changes nothing. Jobs coalesce, never
@@ -17,7 +17,11 @@ from ..metrics import SCHEDULER_RUNS
 log = logging.getLogger("sakspost.clock")
 
 
-class Clock:
+class ClockRunner:
+    """Runs the jobs `app.py` gives it, each on its own timer, on APScheduler's threads."""
+
+    name = "clock"
+
     def __init__(self):
         self.gate: Callable[[str], bool] = lambda name: True  # may this instance run job NAME now?
         self.scheduler = BackgroundScheduler(
