@@ -139,7 +139,7 @@ def run(rt: Runtime) -> int:
     shared_jobs = ("close_verified_incidents", "citizen_deadline_reminders", "forget_rate_events",
                    "stale_incident_reminders", "meeting_digest", "failed_nhn_mail", "handler_digest")
     presence = Presence(rt.engine, [f"mailbox:{m.name}" for m in rt.config.mailbox] +
-                        [f"job:{name}" for name in shared_jobs])
+                        [f"job:{name}" for name in shared_jobs], me=rt.instance)
     daemon.clock.gate = lambda name: name not in shared_jobs or presence.holds(f"job:{name}")
     daemon.runners.insert(0, presence)
     if rt.config.mailbox:

@@ -13,6 +13,7 @@ from .outbound.render import Renderer
 from .outbound.tokens import Tokens
 from .pipeline.parsers import Parsers
 from .registry.db import open_engine
+from .registry.leases import new_instance_id
 from .registry.writer import Writer
 
 
@@ -33,6 +34,8 @@ class Runtime:
     # set while the pipeline has nothing waiting; the sender defers to it (see app.SENDER_DEFER)
     pipeline_idle: threading.Event = field(default_factory=_set_event)
     parsers: Parsers = field(default_factory=lambda: Parsers(enabled=False))
+    # this process among others sharing the registry: its leases and its outbox claims
+    instance: str = field(default_factory=new_instance_id)
 
     @property
     def writer(self) -> Writer:

@@ -1,5 +1,6 @@
-"""The outbox sender's claims: a queued mail is claimed by one sender at a time, a claim whose
-sender died is taken again after ten minutes, and a mail not yet due waits."""
+"""The outbox sender's claims: a queued mail is claimed by one instance at a time, a claim whose
+instance is dead (no heartbeat, or no process) is taken at once, a live one's never, and a mail
+not yet due waits."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def queued(tmp_path):
         rt.close()
 
 
-def test_a_queued_mail_is_claimed_once_and_again_when_its_claim_is_stale(queued):
+def test_a_queued_mail_is_claimed_once_and_again_only_when_its_instance_is_dead(queued):
     rt, db, rows = queued(2)
     (first, _), (second, _) = rows
     with db:  # the second is not due for an hour (a retry's backoff)
@@ -53,28 +54,34 @@ def test_a_queued_mail_is_claimed_once_and_again_when_its_claim_is_stale(queued)
                    (_stamp(utcnow() + timedelta(hours=1)), second))
     assert claim_due(rt) == [first]
     assert claim_due(rt) == []  # claimed: no other sender takes it
-    with db:  # its sender died eleven minutes ago
-        db.execute("update outboxmail set claimed_at = ? where id = ?",
-                   (_stamp(utcnow() - timedelta(minutes=11)), first))
-    assert claim_due(rt, limit=5) == [first]
+    other = Runtime(config=rt.config, engine=rt.engine, tokens=rt.tokens, renderer=rt.renderer,
+                    instance="elsewhere.example:4242:abcdef")
+    with db:  # our heartbeat (the daemon's presence runner beats every ten seconds)
+        db.execute("insert into instance (id, host, pid, started_at, seen_at) values (?, ?, ?, ?, ?)",
+                   (rt.instance, "here", 1, _stamp(utcnow()), _stamp(utcnow() - timedelta(seconds=5))))
+    assert claim_due(other) == []  # nor another instance while we are alive
+    with db:  # our last heartbeat was a minute ago: we are dead
+        db.execute("update instance set seen_at = ? where id = ?", (_stamp(utcnow() - timedelta(minutes=1)),
+                                                                   rt.instance))
+    assert claim_due(other, limit=5) == [first]
+    assert db.execute("select claimed_by from outboxmail where id = ?", (first,)).fetchone() == (other.instance,)
 
 
 def test_a_delivery_that_raises_leaves_the_rest_of_its_batch_neither_lost_nor_sent_twice(queued, tmp_path):
-    """A mail whose delivery raises (its stored bytes are gone) ends the batch: the mails
-    delivered before it are recorded as sent at once, not left claimed to be sent again in ten
-    minutes; the ones after it are released and go with the next batch; it keeps its claim."""
+    """A mail whose stored bytes are gone is retried later, like a relay's 4xx: the mails
+    delivered before it are recorded as sent at once, the ones after it go on, and nothing is
+    left claimed."""
     from daemon.outbound.sender import send_due
 
     rt, db, rows = queued(3)
     with db:
         db.execute("delete from rawmessage where message_pk = ?", (rows[1][1],))
-    with pytest.raises(IndexError):  # the runner logs it and goes on
-        send_due(rt)
+    assert send_due(rt) == {rows[0][0]: "sent", rows[1][0]: "pending", rows[2][0]: "sent"}
 
     def state():
         return [tuple(row) for row in db.execute("select status, claimed_at is not null from outboxmail order by id")]
 
-    assert state() == [("sent", 0), ("pending", 1), ("pending", 0)]
-    assert send_due(rt) == {rows[2][0]: "sent"}
-    assert state() == [("sent", 0), ("pending", 1), ("sent", 0)]
+    assert state() == [("sent", 0), ("pending", 0), ("sent", 0)]
+    assert "IndexError" in db.execute("select last_error from outboxmail where id = ?", (rows[1][0],)).fetchone()[0]
+    assert send_due(rt) == {}  # not due again before its backoff
     assert len(list((tmp_path / "var" / "sent" / "new").iterdir())) == 2

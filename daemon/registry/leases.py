@@ -31,7 +31,7 @@ def new_instance_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def _dead_here(holder: str) -> bool:
+def dead_here(holder: str) -> bool:
     """HOLDER ran on this host in a process that no longer exists."""
     host, _, rest = holder.partition(":")
     pid = rest.partition(":")[0]
@@ -57,7 +57,7 @@ def heartbeat(engine, me: str, wanted: list[str], now: datetime | None = None) -
             host, pid = me.split(":")[:2]
             conn.execute(insert(Instance).values(id=me, host=host, pid=int(pid), started_at=now, seen_at=now))
         holders = dict(conn.execute(select(Lease.name, Lease.holder).where(Lease.name.in_(wanted))).all())
-        dead = sorted({h for h in holders.values() if h != me and _dead_here(h)})
+        dead = sorted({h for h in holders.values() if h != me and dead_here(h)})
         held = set()
         for name in wanted:
             if name not in holders:
@@ -77,6 +77,12 @@ def heartbeat(engine, me: str, wanted: list[str], now: datetime | None = None) -
         if dead:
             conn.execute(delete(Instance).where(Instance.id.in_(dead)))
     return held
+
+
+def live_ids(conn, now: datetime) -> set[str]:
+    """The instances whose heartbeat was seen within TTL."""
+    since = now - timedelta(seconds=TTL)
+    return {pk for (pk,) in conn.execute(select(Instance.id).where(Instance.seen_at >= since))}
 
 
 def release(engine, me: str) -> None:

@@ -22,11 +22,11 @@ log = logging.getLogger("sakspost.presence")
 class Presence:
     name = "presence"
 
-    def __init__(self, engine, wanted: list[str], interval: float = leases.HEARTBEAT):
+    def __init__(self, engine, wanted: list[str], interval: float = leases.HEARTBEAT, me: str = ""):
         self.engine = engine
         self.wanted = wanted
         self.interval = interval
-        self.me = leases.new_instance_id()
+        self.me = me or leases.new_instance_id()
         self.held: frozenset[str] = frozenset()
         self._subscribers: list[Callable[[frozenset], None]] = []
         self._stopping = threading.Event()
