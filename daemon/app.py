@@ -118,6 +118,7 @@ class Daemon:
 
 def run(rt: Runtime) -> int:
     memory.return_large_blocks()
+    systemd.open_files_as_allowed()
     # The pipeline thread is CPU-bound; a shorter switch interval than the default 5 ms lets the
     # event loop answer `250` sooner while a burst is processed (p99 DATA->250 at 50/s).
     sys.setswitchinterval(0.001)

@@ -49,6 +49,8 @@ class Receiver:
     protocol: str = "smtp"
     max_message_bytes: int = 26214400
     hostname: str = ""
+    max_connections: int = 200  # more at once are told 421
+    idle_seconds: float = 300.0  # a connection silent this long is closed (RFC 5321 4.5.3.2.7)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+import time
 from datetime import datetime, timezone
 
 from .pii import redact_identity_numbers
@@ -42,8 +44,42 @@ class JsonFormatter(logging.Formatter):
         return redact_identity_numbers(json.dumps(entry, ensure_ascii=False, default=str), "[fnr]")
 
 
+class Repeats(logging.Filter):
+    """A warning or error that repeats is written once a WINDOW, with a count: the first one
+    goes out, the same ones after it (same logger, level, message template and exception type)
+    are counted, and the first one after the window says how many there were. A flood of one
+    error (a full file table: asyncio's `socket.accept() out of system resource` many times a
+    second) costs a line a minute, not a line an event."""
+
+    WINDOW = 60.0
+
+    def __init__(self):
+        super().__init__()
+        self._seen: dict[tuple, list] = {}  # key -> [window start, suppressed count]
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        exc = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
+        key = (record.name, record.levelno, str(record.msg), exc)
+        now = time.monotonic()
+        with self._lock:
+            seen = self._seen.get(key)
+            if seen is not None and now - seen[0] < self.WINDOW:
+                seen[1] += 1
+                return False
+            if len(self._seen) > 1000:
+                self._seen.clear()
+            self._seen[key] = [now, 0]
+        if seen is not None and seen[1]:
+            record.msg = f"{record.msg} (and {seen[1]} more like it in the {self.WINDOW:g} s before)"
+        return True
+
+
 def setup(level: str = "INFO", format: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(Repeats())
     handler.setFormatter(JsonFormatter() if format == "json" else RedactingFormatter(TEXT))
     root = logging.getLogger()
     root.handlers[:] = [handler]

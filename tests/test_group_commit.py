@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import socket
 import sqlite3
 import threading
 import time
@@ -74,7 +75,7 @@ def test_a_failed_group_fails_every_message_in_it():
     assert all(isinstance(r, StorageError) for r in rest)
 
 
-def test_store_group_is_all_or_nothing(tmp_path):
+def test_a_group_that_cannot_be_stored_fails_each_message_and_stores_none(tmp_path):
     engine = open_engine(f"sqlite:///{tmp_path}/registry.db")
     stored = store_group(engine, [_incoming(1), _incoming(2), _incoming(1)])
     assert [s.duplicate for s in stored] == [False, False, True]
@@ -82,8 +83,9 @@ def test_store_group_is_all_or_nothing(tmp_path):
     db = sqlite3.connect(tmp_path / "registry.db")
     db.execute("ALTER TABLE rawmessage RENAME TO gone")  # every insert of raw bytes fails
     db.commit()
-    with pytest.raises(StorageError):
-        store_group(engine, [_incoming(3), _incoming(4), _incoming(5)])
+    assert [type(r) for r in store_group(engine, [_incoming(3), _incoming(4), _incoming(5)])] == [StorageError] * 3
+    with pytest.raises(StorageError):  # alone, it is raised
+        store_group(engine, [_incoming(6)])
     assert db.execute("SELECT count(*) FROM message").fetchone() == (2,)
     engine.dispose()
 
@@ -317,3 +319,42 @@ def test_a_message_the_writer_does_not_take_is_stored_by_the_receiver_itself(tmp
     db = sqlite3.connect(tmp_path / "r.db")
     assert db.execute("SELECT count(*) FROM rawmessage").fetchone() == (1,)
     engine.dispose()
+
+
+def _bad_envelope_mail(port: int) -> bytes:
+    """An SMTPUTF8 sender whose MAIL FROM holds bytes that are no UTF-8; the reply to its DATA."""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
+        stream = s.makefile("rb")
+        stream.readline()
+        s.sendall(b"EHLO bad.example\r\n")
+        while not stream.readline().startswith(b"250 "):
+            pass
+        s.sendall(b"MAIL FROM:<k\xffre@bad.example> SMTPUTF8\r\n")
+        stream.readline()
+        s.sendall(b"RCPT TO:<brukerstotte@sykehus.example>\r\n")
+        stream.readline()
+        s.sendall(b"DATA\r\n")
+        stream.readline()
+        s.sendall(incident_mail(subject="Ugyldig konvolutt", message_id="<bad-envelope@bad.example>",
+                                sender="kare@bad.example") + b"\r\n.\r\n")
+        return stream.readline()
+
+
+def test_a_bad_smtputf8_envelope_beside_20_good_senders_fails_none_of_them(sakspost):
+    d = sakspost()
+
+    def send(n):
+        if n == 0:
+            return _bad_envelope_mail(d.port)[:3]
+        d.send(incident_mail(subject=f"God {n}", message_id=f"<good-{n}@sykehus.example>",
+                             sender=f"reporter{n}@sykehus.example"))
+        return b"250"
+
+    with ThreadPoolExecutor(21) as pool:
+        answers = list(pool.map(send, range(21)))
+    assert answers[1:] == [b"250"] * 20
+    assert answers[0] == b"250"  # stored too, its envelope's bad bytes as U+FFFD
+    db = sqlite3.connect(d.db_path)
+    assert db.execute("SELECT count(*) FROM message WHERE direction = 'in'").fetchone() == (21,)
+    assert db.execute("SELECT mail_from FROM message WHERE mail_from LIKE '%re@bad.example'"
+                      ).fetchall() == [("k\ufffdre@bad.example",)]

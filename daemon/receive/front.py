@@ -27,11 +27,13 @@ import socket
 import sys
 
 from ..pipeline.parse import ELSEWHERE_MAX_BYTES, parse_many, start_helper
+from .. import systemd
 from ..registry.identity import fingerprint, message_id_of
 from .link import ABORT, CHUNK, CONFIG, END, FRAME, STORED
 from .protocol import Answers, LMTPServer, SMTPServer, server_factory
 
 log = logging.getLogger("sakspost.receive")
+INLINE_PARSE_BYTES = 16 * 1024  # a message this small is parsed on the event loop itself
 
 
 class _Streaming:
@@ -127,7 +129,9 @@ class Handler(Answers):
 
     async def handle_DATA(self, server, session, envelope):
         request, kept = server.data_done()
-        parsed = _parsed(kept) if kept is not None else None  # else the daemon parses it
+        parsed = None  # the daemon parses what is not parsed here
+        if kept is not None:  # a larger one on a thread of its own: the loop goes on answering
+            parsed = _parsed(kept) if len(kept) <= INLINE_PARSE_BYTES else await asyncio.to_thread(_parsed, kept)
         # what identifies it is computed here too, off the daemon's interpreter (not for a large
         # message, whose bytes are not kept here)
         known = (fingerprint(kept), message_id_of(kept)) if kept is not None else ("", None)
@@ -178,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     args.add_argument("--parent", type=int, required=True)
     opts = args.parse_args(argv)
     start_helper(opts.parent)  # ends with the daemon, however it ends; Ctrl-C is the daemon's
+    systemd.open_files_as_allowed()
     # the event loop answers senders while a message is parsed: hand the lock over sooner
     sys.setswitchinterval(0.001)
     listen = socket.socket(fileno=opts.listen)

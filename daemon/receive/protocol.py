@@ -86,6 +86,7 @@ class _ReadDataInSlices:
                 state, slices = "too long", []
             if state != was and not self.join_data:
                 self.data_abandoned()
+            self._reset_timeout()  # the idle timeout counts from the last slice, not from DATA
             if state == "ok":
                 if self.join_data:
                     slices.append(unstuffed(piece, tail))
@@ -218,22 +219,74 @@ class Answers:
         return line
 
 
+class _Capped:
+    """At most `connections.limit` connections at once: one more is told `421` and closed at
+    once, before any of its data is read (an idle crowd must not take every file descriptor and
+    starve the senders already connected). aiosmtpd's idle timeout closes a connection that
+    sends nothing, counted from its last command or DATA slice."""
+
+    connections: "Connections"
+    _refused = False
+
+    def connection_made(self, transport) -> None:
+        if not self.connections.enter():
+            self._refused = True
+            log.warning("refusing connections: %d open, the [receiver] max_connections", self.connections.limit)
+            transport.write(b"421 4.3.2 Too many connections, try again later\r\n")
+            transport.close()
+            return
+        super().connection_made(transport)
+
+    def connection_lost(self, error) -> None:
+        if self._refused:
+            return
+        self.connections.leave()
+        super().connection_lost(error)
+
+    def data_received(self, data) -> None:
+        if not self._refused:
+            super().data_received(data)
+
+    def eof_received(self):
+        return False if self._refused else super().eof_received()
+
+
+class Connections:
+    """How many connections a listener has open, and how many it takes."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.open = 0
+
+    def enter(self) -> bool:
+        if self.open >= self.limit:
+            return False
+        self.open += 1
+        return True
+
+    def leave(self) -> None:
+        self.open -= 1
+
+
 def server_factory(cls, handler, config):
     """A protocol factory for `loop.create_server` (as aiosmtpd's controllers build one): CLS
     speaking to HANDLER, with the limits and name of CONFIG's `[receiver]`."""
     settings = config.receiver
     hostname = settings.hostname or config.identity.domain
+    connections = Connections(settings.max_connections)
 
     def factory():
-        return cls(handler, data_size_limit=settings.max_message_bytes, enable_SMTPUTF8=True,
-                   decode_data=False, hostname=hostname, ident="sakspost")
+        server = cls(handler, data_size_limit=settings.max_message_bytes, enable_SMTPUTF8=True,
+                     decode_data=False, hostname=hostname, ident="sakspost", timeout=settings.idle_seconds)
+        server.connections = connections
+        return server
 
     return factory
 
 
-class SMTPServer(_AddressesParsedOnce, _ReadDataInSlices, SMTP):
+class SMTPServer(_Capped, _AddressesParsedOnce, _ReadDataInSlices, SMTP):
     line_length_limit = 100_000  # real senders exceed RFC 5321's 1000
 
 
-class LMTPServer(_AddressesParsedOnce, _ReadDataInSlices, LMTP):
+class LMTPServer(_Capped, _AddressesParsedOnce, _ReadDataInSlices, LMTP):
     line_length_limit = 100_000

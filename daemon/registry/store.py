@@ -65,10 +65,10 @@ def store_group(engine: Engine, items: list[Incoming]) -> list[Stored | StorageE
     """Commit every one of ITEMS in one transaction (one fsync); what happened to each, in order.
 
     Group commit: the receiver stores the messages of concurrent senders together, and answers
-    each sender only after the commit that covers its message. Raises StorageError when the
-    commit fails: then every sender of the group must be told to try again. If a uniqueness
-    conflict spoils the group (another delivery of one of them committed first, or a constraint
-    refused one), each is stored on its own, and a StorageError stands in for any that failed.
+    each sender only after the commit that covers its message. If the group cannot be committed
+    (a uniqueness conflict, a constraint, a value the database refuses, a full disk), each
+    message is stored on its own, so one bad message never fails another: a StorageError
+    stands in for each one that failed (raised only for a group of one).
     """
     fingerprints = [item.fingerprint or fingerprint(item.raw) for item in items]
     try:
@@ -80,7 +80,8 @@ def store_group(engine: Engine, items: list[Incoming]) -> list[Stored | StorageE
     except IntegrityError:
         pass
     except Exception as exc:
-        raise StorageError(f"{type(exc).__name__}: {exc}") from exc
+        if len(items) == 1:
+            raise StorageError(f"{type(exc).__name__}: {exc}") from exc
     if len(items) > 1:
         results: list[Stored | StorageError] = []
         for item in items:
@@ -125,14 +126,24 @@ def _store(conn, item: Incoming, fp: str, known: dict[str, list]) -> Stored:
         message_id=item.message_id if item.message_id is not None else message_id_of(item.raw),
         size=len(item.raw),
         source=item.source[:200],
-        mail_from=item.mail_from[:500],
-        rcpt_tos=",".join(item.rcpt_tos)[:2000],
+        mail_from=_text(item.mail_from)[:500],
+        rcpt_tos=_text(",".join(item.rcpt_tos))[:2000],
         roles=",".join(dict.fromkeys(item.roles)),
         status="received",
     ), returning_id=True)
     known[fp] = [pk, ",".join(dict.fromkeys(item.roles)), ",".join(item.rcpt_tos)[:2000]]
     write_raw(conn, pk, item.raw)
     return Stored(pk, False, tuple(item.roles))
+
+
+def _text(value: str) -> str:
+    """VALUE as text the database can store: bytes an SMTPUTF8 envelope held that were no UTF-8
+    (kept by the protocol as surrogate escapes) become U+FFFD."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 @functools.cache
