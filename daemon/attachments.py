@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import codecs
 import email
+import hashlib
 import io
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from email import policy
 
@@ -159,12 +162,40 @@ def _mail_text(data: bytes, depth: int) -> Extracted:
     return Extracted("mail", "\n".join(texts), complete, reason)
 
 
+def prepare(items) -> None:
+    """Read the PDFs among ITEMS (attachments, with `filename`, `content_type`, `data`), forwarded
+    mails' included, so that `extract` later finds them read: the pipeline calls this before its
+    write transaction, which must never wait for a child process (issue 15)."""
+    for att in items:
+        if kind_of(att.filename or "", att.content_type or "", att.data) in ("pdf", "mail"):
+            extract(att.filename or "", att.content_type or "", att.data)
+
+
+_READ: "OrderedDict[bytes, Extracted]" = OrderedDict()  # the last PDFs read, by SHA-256
+_READ_MAX = 64
+_READ_LOCK = threading.Lock()
+
+
 def pdf_text(data: bytes) -> Extracted:
     """All text of a PDF, read in a child process under limits; incomplete if it was not read in full.
     Bytes with no end-of-file marker in their last `PDF_TAIL` bytes are no PDF a reader opens in
-    full: they are reported at once, without a process."""
+    full: they are reported at once, without a process. The last `_READ_MAX` results are kept."""
     if b"%%EOF" not in data[-PDF_TAIL:] and b"startxref" not in data[-PDF_TAIL:]:
         return Extracted("pdf", "", False, "no end-of-file marker: not a complete PDF")
+    digest = hashlib.sha256(data).digest()
+    with _READ_LOCK:
+        if digest in _READ:
+            _READ.move_to_end(digest)
+            return _READ[digest]
+    got = _pdf_text_in_child(data)
+    with _READ_LOCK:
+        _READ[digest] = got
+        while len(_READ) > _READ_MAX:
+            _READ.popitem(last=False)
+    return got
+
+
+def _pdf_text_in_child(data: bytes) -> Extracted:
     try:
         done = subprocess.run([sys.executable, "-m", "daemon.attachments"], input=data, capture_output=True,
                               timeout=PDF_SECONDS, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},

@@ -26,6 +26,7 @@ from datetime import timedelta
 from sqlalchemy import Integer, bindparam, delete, or_, select, update
 from sqlmodel import Session
 
+from .. import attachments
 from ..registry.db import read_only
 from ..registry.lookup import Lookup
 from ..registry.models import Attachment as AttachmentRow
@@ -138,7 +139,10 @@ def process_batch(rt, ids: list[int], transaction_seconds: float = TRANSACTION_S
     the whole transaction is rolled back and its messages are applied again, each in its own
     savepoint, so the one that fails is dead-lettered and the others go on as before."""
     outcome: dict[int, str] = {}
-    parsed = rt.parsers.collect(rt.engine, ahead or Ahead(list(ids)))
+    with rt.writer.away():  # slow work outside any transaction: parsing, reading attachments
+        parsed = rt.parsers.collect(rt.engine, ahead or Ahead(list(ids)))
+        for mail in parsed.values():
+            attachments.prepare(mail.attachments)
     rows = _read_rows(rt.engine, ids)
     waiting = list(ids)
     while waiting:

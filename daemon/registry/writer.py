@@ -116,6 +116,24 @@ class Writer:
         over, at the start of each of its turns and when it has nothing else to do."""
         self._server = wake
 
+    @contextlib.contextmanager
+    def away(self) -> Iterator[None]:
+        """The thread that serves (`serve_from`) is about to do slow work outside any turn
+        (reading attachments, parsing a large message): meanwhile our own thread stores at once."""
+        server = self._server
+        if server is None:
+            yield
+            return
+        with self._changed:
+            self._server = None
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._server = server
+                self._changed.notify_all()  # our thread goes back to looking every SERVE_SECONDS
+
     def store_waiting(self, groups: int | None = None) -> None:
         """Store what waits, group by group (GROUPS at most), and settle each message's future.
         Bounded for the pipeline's thread: under a burst something arrives during every commit,

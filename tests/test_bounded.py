@@ -1,0 +1,79 @@
+"""Bounded work, off the hot path (issue 15): what costs time or memory in one message (an
+attachment that takes long to read, a header built to be slow to parse, deep nesting) is bounded
+and done where it cannot stop receiving, and the message itself still goes through."""
+
+from __future__ import annotations
+
+import smtplib
+import time
+import zlib
+from pathlib import Path
+
+from conftest import Relay, incident_mail, relay_config, wait_until
+from test_incident import ACTORS, INTAKE
+
+
+def pdf_bomb(pages: int = 50, text_bytes: int = 8_000_000) -> bytes:
+    """A small PDF whose PAGES share one content stream that inflates to TEXT_BYTES of text
+    operators: a reader that extracts the text of every page works for minutes."""
+    line = b"BT /F1 12 Tf 72 712 Td (Feil i XCA) Tj ET\n"
+    content = zlib.compress(line * (text_bytes // len(line)), 9)
+    kids = b" ".join(b"%d 0 R" % (5 + n) for n in range(pages))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages,
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream",
+    ] + [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> "
+         b"/Contents 4 0 R >>"] * pages
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def _reading_a_pdf() -> bool:
+    """Is a PDF being read (the daemon's reader process, `python -m daemon.attachments`)?"""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"daemon.attachments" in cmdline.read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _seconds_to_250(port: int, raw: bytes, sender: str) -> float:
+    with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+        started = time.monotonic()
+        client.sendmail(sender, ["brukerstotte@sykehus.example"], raw)
+        return time.monotonic() - started
+
+
+A_REPORT = ("Hei,\n\nOppslag i pasientjournal via XCA-gatewayen feiler siden 08:15. Rapport vedlagt.\n\n"
+            "Alvorlighetsgrad: A\nSted: XCA-gateway Helse Vest\nTidspunkt: 25.11.2026 kl. 08:15\n"
+            "Kontakt: Kari Nordmann, tlf 55 55 55 55\n")
+
+
+def test_a_pdf_bomb_stops_nobody_and_its_report_still_goes_to_nhn(sakspost, relay: Relay):
+    bomb = pdf_bomb()
+    assert len(bomb) < 64_000
+    d = sakspost({**relay_config(relay), **ACTORS})
+    # a severity A report: its attachment is read for patient data before it goes to NHN
+    d.send(incident_mail(subject="Rapport med tung PDF", message_id="<bomb@sykehus.example>", body=A_REPORT,
+                         attachments=[("rapport.pdf", "application/pdf", bomb)]))
+    wait_until(_reading_a_pdf, 30, what="the daemon reading the PDF")
+    waited = _seconds_to_250(d.port, incident_mail(subject="Samtidig melding", message_id="<beside@sykehus.example>",
+                                                   sender="per@sykehus.example"), "per@sykehus.example")
+    assert waited < 2, f"a sender waited {waited:.1f} s for its 250 while a PDF was read"
+    cases = {c["subject"]: c for c in d.wait_cases(2, timeout=60)}
+    assert set(cases) == {"Rapport med tung PDF", "Samtidig melding"}
+    forward = wait_until(lambda: relay.to(INTAKE), 60, what="the forward to NHN")[0]
+    assert "rapport.pdf" in forward["msg"].get_body(("plain",)).get_content()  # named, withheld
+    assert not any(part.get_filename() == "rapport.pdf" for part in forward["msg"].iter_attachments())
