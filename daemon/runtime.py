@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from .config import Config
 from .outbound.render import Renderer
-from .outbound.tokens import Tokens
+from .registry.tokens import Tokens
 from .pipeline.parsers import Parsers
 from .registry.db import WriterQueue, open_engine
 
