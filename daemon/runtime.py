@@ -13,6 +13,7 @@ from .outbound.render import Renderer
 from .registry.tokens import Tokens
 from .pipeline.parsers import Parsers
 from .registry.db import WriterQueue, open_engine
+from .workflows import load as load_workflows
 
 
 def _set_event() -> threading.Event:
@@ -39,6 +40,7 @@ class Runtime:
 
     @classmethod
     def open(cls, config: Config) -> "Runtime":
+        load_workflows()
         engine = open_engine(config.database.url)
         tokens = Tokens(config.hmac_secret(), config.identity.domain)
         renderer = Renderer(config, tokens, config.identity.language)
