@@ -10,11 +10,12 @@ from sqlalchemy.engine import Engine
 
 from .config import Config
 from .outbound.render import Renderer
-from .outbound.tokens import Tokens
+from .registry.tokens import Tokens
 from .pipeline.parsers import Parsers
 from .registry.db import open_engine
 from .registry.leases import new_instance_id
 from .registry.writer import Writer
+from .workflows import load as load_workflows
 
 
 def _set_event() -> threading.Event:
@@ -44,6 +45,7 @@ class Runtime:
 
     @classmethod
     def open(cls, config: Config) -> "Runtime":
+        load_workflows()
         engine = open_engine(config.database.url)
         tokens = Tokens(config.hmac_secret(), config.identity.domain)
         renderer = Renderer(config, tokens, config.identity.language)

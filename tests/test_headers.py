@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from daemon.config import parse
 from daemon.outbound import headers
 from daemon.outbound.render import Renderer
-from daemon.outbound.tokens import Tokens
+from daemon.registry.tokens import Tokens
 
 FNR = "31129956715"
 EXPECTED = ["Content-Type", "MIME-Version", "From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted",

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from daemon.config import parse
 from daemon.outbound.render import Renderer
-from daemon.outbound.tokens import Tokens
+from daemon.registry.tokens import Tokens
 from test_pii import first_number
 
 FNR = first_number("010190")
@@ -61,7 +61,7 @@ def test_a_large_queued_mail_is_kept_byte_for_byte(tmp_path):
 
     from sqlmodel import Session
 
-    from daemon.outbound import outbox
+    from daemon.registry import outbox
     from daemon.registry.db import open_engine
     from daemon.registry.models import RawMessage
     from daemon.registry.store import LARGE

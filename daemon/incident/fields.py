@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..pii import find_identity_numbers
+from ..pipeline.quoted import own_text
 
 SEVERITIES = ("A", "B", "C", "D")
 ESCALATE = ("A", "B")
@@ -29,11 +30,6 @@ _LABELS = {
     "contact": ("kontakt", "kontaktperson", "tlf", "telefon", "mobil", "contact", "phone", "telephone"),
 }
 _LABEL_LINE = re.compile(r"^\s*\**\s*([A-Za-zÆØÅæøå][\wÆØÅæøå -]{0,30}?)\s*\**\s*[:=]\s*\**\s*(.+?)\s*$")
-_QUOTE_START = re.compile(
-    r"^(\s*>|-{2,}\s*(original message|opprinnelig melding|videresendt melding|forwarded message)|"
-    r"\s*(fra|from)\s*:.*|\s*on .+ wrote:\s*$|\s*den .+ skrev .+:\s*$|.+ skrev følgende:\s*$)",
-    re.IGNORECASE,
-)
 _SIGNATURE = re.compile(r"^\s*(med vennlig hilsen|vennlig hilsen|mvh|hilsen|best regards|regards)\b", re.IGNORECASE)
 _PHONE = re.compile(r"(?<!\d)(?:\+47[ ]?)?(?:\d{2}[ ]?\d{2}[ ]?\d{2}[ ]?\d{2}|\d{3}[ ]?\d{2}[ ]?\d{3})(?!\d)")
 
@@ -53,16 +49,6 @@ class ReportFields:
         if require_actor:
             need.insert(3, "actor")
         return [name for name in need if not getattr(self, name)]
-
-
-def own_text(text: str) -> str:
-    """The part of a mail body its sender wrote: up to the first quoted or forwarded part."""
-    lines = []
-    for line in text.splitlines():
-        if _QUOTE_START.match(line):
-            break
-        lines.append(line)
-    return "\n".join(lines).strip()
 
 
 def severity_in(*texts: str) -> str:

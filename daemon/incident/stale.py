@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from ..config import SEVERITIES
-from ..meeting.report import STATE_NB
+from ..outbound.wording import state_name
 from ..registry import cases, states
 from ..registry.models import Case, as_utc
 
@@ -61,5 +61,5 @@ def remind(session: Session, rt, case: Case, idle_days: int, limit: int) -> None
         return
     cases.send(session, rt, case, "stale_reminder",
                {"idle_days": idle_days, "stale_days": limit, "lead": actor.name if actor else (lead or "-"),
-                "state": STATE_NB.get(case.state, case.state)},
+                "state": state_name(case.state)},
                to=recipients, purpose="stale_reminder", auto_submitted="auto-generated")

@@ -30,7 +30,7 @@ from .. import attachments
 from ..pii import redact_identity_numbers
 from . import headers as guarded
 from . import wording
-from .tokens import Tokens
+from ..registry.tokens import Tokens
 
 
 class _Wire(Compat32):

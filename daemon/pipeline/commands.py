@@ -5,17 +5,24 @@ the sender's own text (quoted mail below is ignored) until the first line that i
 command. Only the `handlers` of an actor involved in the case (this organisation, the lead,
 a working-group member or vendor, the owner or answering actor of a citizen case) may command,
 and only in a mail that proves it comes from them (`proof`); anything else changes nothing and
-is recorded in the audit trail (`handlers.incident.run_commands` says who is told).
-The commands themselves live beside their workflow (`incident.commands`, `citizen.commands`).
+is recorded in the audit trail (`run_commands` and `refuse` say who is told).
+The commands themselves live beside their workflow (`incident.commands`, `citizen.commands`),
+which registers them (`pipeline.hooks.commands`).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Callable
 
-from ..registry.lookup import involved_actors
+from ..registry import cases
+from ..registry.lookup import involved_actors, takes_part
+from . import hooks
+from .proof import prove
+
+log = logging.getLogger("sakspost.commands")
 
 _COMMAND = re.compile(r"^\s*#([\wæøåÆØÅ-]+)\s*(.*?)\s*$")
 
@@ -64,14 +71,8 @@ def parse(text: str) -> list[Line]:
 
 
 def table() -> dict[str, Command]:
-    from ..citizen import commands as citizen
-    from ..incident import commands as incident
-
-    by_word: dict[str, Command] = {}
-    for command in (*incident.COMMANDS, *citizen.COMMANDS):
-        for word in (command.name, *command.aliases):
-            by_word[word] = command
-    return by_word
+    """Every registered command by its name and its aliases."""
+    return hooks.COMMANDS
 
 
 def execute(session, rt, case, message, lines: list[Line], who: str) -> list[dict]:
@@ -120,3 +121,39 @@ def handler_address(session, config, case, sender: str) -> str:
             if handler.lower() == sender:
                 return handler
     return ""
+
+
+def run_commands(session, rt, case, message, mail, lines: list[Line]) -> None:
+    """Carry out the command LINES of MAIL on CASE if MAIL proves it comes from a handler of an
+    involved actor; otherwise change nothing (`refuse`)."""
+    texts = [line.text for line in lines]
+    handler = handler_address(session, rt.config, case, mail.from_addr)
+    proven = prove(mail, rt.config, rt.tokens, case.id) if handler else None
+    if not proven:
+        refuse(session, rt, case, message, mail, texts, handler,
+               proven.problem if handler else "not a handler of an involved actor")
+        return
+    outcome = execute(session, rt, case, message, lines, handler)
+    cases.note(session, case, "commands_run", who=handler, message_pk=message.id,
+               detail={"results": outcome, "proven_by": proven.how})
+    cases.send(session, rt, case, "command_confirmation", {"results": outcome},
+               to=[handler], purpose="command_confirmation", reply_to_message=message, who=handler)
+
+
+def refuse(session, rt, case, message, mail, texts: list[str], handler: str, reason: str) -> None:
+    """Commands that change nothing: recorded on the case with why. Someone who wrote as a
+    handler without proving it alerts that handler at the handler's configured address, never
+    the mail's own; a participant who is no handler is told politely; an outsider hears nothing
+    (a refusal would tell them the case exists and what it is about)."""
+    who = mail.from_addr or "unknown"
+    cases.note(session, case, "command_refused", who=who, message_pk=message.id,
+               detail={"commands": texts, "reason": reason, "from": who,
+                       **({"from_problem": mail.from_problem} if mail.from_problem else {}),
+                       **({"claimed_handler": handler} if handler else {})})
+    log.warning("case %s: commands from %s refused: %s", case.id, who, reason)
+    if handler:
+        cases.send(session, rt, case, "command_unproven", {"commands": texts}, to=[handler],
+                   purpose="command_unproven", reply_to_message=message, who="system")
+    elif mail.from_addr and not mail.from_problem and takes_part(session, rt.config, case, mail.from_addr):
+        cases.send(session, rt, case, "command_refused", {"commands": texts}, to=[mail.from_addr],
+                   purpose="command_refused", reply_to_message=message, who=who)

@@ -358,18 +358,16 @@ def headers_json(mail: ParsedMail) -> str:
     return mail.encoded_headers or _HEADERS_JSON.encode(mail.headers)
 
 
-def parse_many(items: list[tuple[int, bytes]]) -> list[tuple[int, ParsedMail]]:
+def parse_many(items: list[tuple[int, bytes]], reader=None) -> list[tuple[int, ParsedMail]]:
     """`parse` for a helper process (`daemon.pipeline.parsers`): (pk, raw bytes) in, (pk,
     ParsedMail) out. This module imports nothing but the standard library, so a helper that
-    runs it stays small. Each mail comes with what its text documents as a report, worked out
-    here too: it needs nothing but the text."""
-    from ..incident.fields import document
-
+    runs it stays small. With READER (a workflow's `reader(subject, text)`, `pipeline.hooks`),
+    each mail comes with what its text documents, worked out here too."""
     out = []
     for pk, raw in items:
         mail = parse(raw)
-        if not mail.not_mail:
-            mail.documented = document(mail.subject, mail.text)
+        if reader is not None and not mail.not_mail:
+            mail.documented = reader(mail.subject, mail.text)
         mail.encoded_headers = headers_json(mail)
         out.append((pk, mail))
     return out

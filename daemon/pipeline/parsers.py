@@ -35,6 +35,7 @@ from sqlmodel import select
 
 from ..registry.db import is_sqlite, read_only
 from ..registry.models import Message, RawMessage
+from .hooks import read_with
 from .parse import ELSEWHERE_MAX_BYTES, ParsedMail, parse, parse_many, start_helper
 
 log = logging.getLogger("sakspost.pipeline")
@@ -181,7 +182,7 @@ class Parsers:
         try:
             for start in range(0, len(rows), SLICE):
                 items = [(pk, bytes(data)) for pk, data in rows[start:start + SLICE]]
-                batch.slices.append((items, pool.submit(parse_many, items)))
+                batch.slices.append((items, pool.submit(parse_many, items, read_with())))
         except RuntimeError as exc:  # the helper died (BrokenProcessPool) or is shutting down
             self._lost(pool, exc)
         return batch
@@ -197,7 +198,7 @@ class Parsers:
                     continue
                 except Exception as exc:  # the helper died or hangs
                     self._lost(batch.pool, exc)
-            parsed.update(parse_many(items))
+            parsed.update(parse_many(items, read_with()))
         parsed.update(parse_here(engine, [pk for pk in batch.ids if pk not in parsed]))
         return parsed
 

@@ -12,7 +12,7 @@ sender is the handler it claims to be, in one of two ways:
   remove any that arrive with its own id (OpenDKIM and OpenDMARC do both).
 - **The handler's command address**: every mail we send to a handler about a case carries a
   `Reply-To` of our own address with a plus-part holding an HMAC of the handler and the case
-  (`outbound.tokens`). A mail sent to it from that handler's From address proves that its sender
+  (`registry.tokens`). A mail sent to it from that handler's From address proves that its sender
   reads the handler's mail; a stranger cannot make one.
 
 Either way the From header must hold exactly one mailbox that parses strictly (no control

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
-from ..outbound import outbox
+from . import outbox
 from ..rfc5322 import is_address
 from . import limits, sql, states, transaction
 from .models import AuditEvent, Case, CaseActor, CaseCounter, CitizenForm, Message, as_written, row_values, utcnow

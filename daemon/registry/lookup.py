@@ -18,7 +18,7 @@ import re
 from sqlmodel import Session, select
 
 from ..config import without_plus
-from ..outbound.tokens import Tokens
+from .tokens import Tokens
 from .models import Case, CaseActor, CitizenForm, Message
 from . import sql
 from .sql import Prepared

@@ -155,7 +155,7 @@ def _stored_with(n: int) -> sql.Prepared:
 
 
 def write_raw(session, pk: int, raw: bytes) -> None:
-    """The raw bytes' row of message PK, received or to be sent (`outbound.outbox`), in
+    """The raw bytes' row of message PK, received or to be sent (`registry.outbox`), in
     SESSION's transaction (or on its Core connection); a large one through a blob (`_through_blob`)."""
     row = {"message_pk": pk, "data": raw}
     if not _through_blob(session, RawMessage, row):

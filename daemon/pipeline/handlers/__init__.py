@@ -2,13 +2,16 @@
 
 A handler gets the session, the runtime, the stored inbound `Message`, the `ParsedMail` and the
 `Verdict`, and calls `daemon.registry.cases` to change cases and queue mail. It never commits:
-the pipeline runner commits the whole message's work at once.
+the pipeline runner commits the whole message's work at once. The generic handlers are here;
+the workflows register theirs (`pipeline.hooks`): new reports and NHN's mail (`incident.handlers`),
+citizens' forms (`citizen.handlers`), and a reply by the kind of its case.
 """
 
 from ...registry import sql
 from ...registry.models import Case
-from ..verdict import AUTOMATIC, CITIZEN_FORM, NEW_REPORT, NHN_MAIL, NOT_MAIL, OWN_MAIL, REPLY, UNCLASSIFIABLE
-from . import automatic, citizen, incident, unclassified
+from .. import hooks
+from ..verdict import AUTOMATIC, NOT_MAIL, OWN_MAIL, REPLY, UNCLASSIFIABLE
+from . import automatic, unclassified
 
 
 class DeadLetter(Exception):
@@ -21,7 +24,7 @@ def _not_mail(session, rt, message, mail, verdict):
 
 def _reply(session, rt, message, mail, verdict):
     case = sql.get(session, Case, verdict.case_id)
-    handler = citizen.reply if case.kind == "citizen_form" else incident.reply
+    handler = hooks.REPLIES.get(case.kind) or hooks.REPLIES[None]
     handler(session, rt, message, mail, verdict)
 
 
@@ -30,12 +33,12 @@ HANDLERS = {
     OWN_MAIL: automatic.record,
     AUTOMATIC: automatic.record,
     REPLY: _reply,
-    NHN_MAIL: incident.nhn_mail,
-    NEW_REPORT: incident.new_report,
-    CITIZEN_FORM: citizen.new_form,
     UNCLASSIFIABLE: unclassified.record,
 }
 
 
 def apply(session, rt, message, mail, verdict) -> None:
-    HANDLERS[verdict.kind](session, rt, message, mail, verdict)
+    handler = HANDLERS.get(verdict.kind) or hooks.HANDLERS.get(verdict.kind)
+    if handler is None:
+        raise LookupError(f"no handler for verdict {verdict.kind!r}: daemon.workflows.load() not called")
+    handler(session, rt, message, mail, verdict)

@@ -3,23 +3,24 @@ threaded there, carries handlers' commands, or is another actor's answer to our 
 
 The citizen's own mail on the case is kept and never answered automatically: nothing they wrote
 is echoed back by e-mail. The citizen's later mail and another actor's answer are told to the
-owner's people (`citizen.notices.followup`), without what they say.
+owner's people (`citizen.notices.followup`), without what they say. `citizen.hooks` registers
+these handlers with the pipeline.
 """
 
 from __future__ import annotations
 
 from sqlmodel import Session
 
-from ...citizen import notices, workflow
-from ...citizen.deadlines import local_date
-from ...citizen.forms import read_form
-from ...incident.fields import own_text
-from ...registry import cases, sql
-from ...registry.models import Case
-from .. import commands
-from ..proof import reply_address
-from .held import hold_if_flooding
-from .incident import run_commands
+from ..pipeline import commands
+from ..pipeline.commands import run_commands
+from ..pipeline.handlers.held import hold_if_flooding
+from ..pipeline.proof import reply_address
+from ..pipeline.quoted import own_text
+from ..registry import cases, sql
+from ..registry.models import Case
+from . import notices, workflow
+from .deadlines import local_date
+from .forms import read_form
 
 
 def new_form(session: Session, rt, message, mail, verdict) -> None:

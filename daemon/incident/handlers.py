@@ -1,26 +1,26 @@
 """Incident mail: a new report opens a case; a reply is threaded, may fill in missing details,
 and may carry handlers' commands; NHN's mail records its reference, classification and logs.
+`incident.hooks` registers these handlers with the pipeline for their verdicts.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 
 from sqlmodel import Session, select
 
-from ... import notify
-from ...incident import group, workflow
-from ...incident.fields import own_text, read_report, severity_in
-from ...registry import cases, sql, states
-from ...registry.lookup import case_for_reference, takes_part
-from ...outbound.wording import actor_name
-from ...registry.models import Attachment, Case
-from .. import commands
-from ..proof import prove, reply_address
-from .held import hold_if_flooding
-
-log = logging.getLogger("sakspost.commands")
+from .. import notify
+from ..outbound.wording import actor_name
+from ..pipeline import commands
+from ..pipeline.commands import run_commands
+from ..pipeline.handlers.held import hold_if_flooding
+from ..pipeline.proof import reply_address
+from ..pipeline.quoted import own_text
+from ..registry import cases, sql, states
+from ..registry.lookup import case_for_reference
+from ..registry.models import Attachment, Case
+from . import group, workflow
+from .fields import read_report, severity_in
 
 
 def new_report(session: Session, rt, message, mail, verdict) -> None:
@@ -112,42 +112,6 @@ def fill_in(session: Session, rt, case: Case, message, mail) -> None:
         workflow.acknowledge(session, rt, case, message)
     notify.news(session, rt, case, "Melderen har svart", own_text(mail.text)[:20_000],
                 purpose="handler_reporter_message", sender=mail.from_addr, reply_to_message=message)
-
-
-def run_commands(session: Session, rt, case: Case, message, mail, lines) -> None:
-    """Carry out the command LINES of MAIL on CASE if MAIL proves it comes from a handler of an
-    involved actor; otherwise change nothing (`refuse`)."""
-    texts = [line.text for line in lines]
-    handler = commands.handler_address(session, rt.config, case, mail.from_addr)
-    proven = prove(mail, rt.config, rt.tokens, case.id) if handler else None
-    if not proven:
-        refuse(session, rt, case, message, mail, texts, handler,
-               proven.problem if handler else "not a handler of an involved actor")
-        return
-    outcome = commands.execute(session, rt, case, message, lines, handler)
-    cases.note(session, case, "commands_run", who=handler, message_pk=message.id,
-               detail={"results": outcome, "proven_by": proven.how})
-    cases.send(session, rt, case, "command_confirmation", {"results": outcome},
-               to=[handler], purpose="command_confirmation", reply_to_message=message, who=handler)
-
-
-def refuse(session: Session, rt, case: Case, message, mail, texts: list[str], handler: str, reason: str) -> None:
-    """Commands that change nothing: recorded on the case with why. Someone who wrote as a
-    handler without proving it alerts that handler at the handler's configured address, never
-    the mail's own; a participant who is no handler is told politely; an outsider hears nothing
-    (a refusal would tell them the case exists and what it is about)."""
-    who = mail.from_addr or "unknown"
-    cases.note(session, case, "command_refused", who=who, message_pk=message.id,
-               detail={"commands": texts, "reason": reason, "from": who,
-                       **({"from_problem": mail.from_problem} if mail.from_problem else {}),
-                       **({"claimed_handler": handler} if handler else {})})
-    log.warning("case %s: commands from %s refused: %s", case.id, who, reason)
-    if handler:
-        cases.send(session, rt, case, "command_unproven", {"commands": texts}, to=[handler],
-                   purpose="command_unproven", reply_to_message=message, who="system")
-    elif mail.from_addr and not mail.from_problem and takes_part(session, rt.config, case, mail.from_addr):
-        cases.send(session, rt, case, "command_refused", {"commands": texts}, to=[mail.from_addr],
-                   purpose="command_refused", reply_to_message=message, who=who)
 
 
 # -- NHN ----------------------------------------------------------------------------------

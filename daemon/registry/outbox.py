@@ -1,8 +1,8 @@
 """The transactional outbox: a mail is queued in the same transaction as the change causing it.
 
-Decides nothing about content. `enqueue` writes the outbound Message (with the exact bytes and
-Message-ID that every retry will send), its raw copy and the OutboxMail row in the caller's
-transaction; the caller (the registry) commits them together with the case change and its audit
+Decides nothing about content: `outbound.render` composes the mail, `outbound.sender` sends it.
+`enqueue` writes the outbound Message (with the exact bytes and Message-ID that every retry will
+send), its raw copy and the OutboxMail row in the caller's transaction; the caller commits them together with the case change and its audit
 event, so a mail is queued exactly when the change happens, and never without it.
 """
 
@@ -12,16 +12,15 @@ import hashlib
 
 from sqlmodel import Session
 
-from ..registry import sql
-from ..registry.models import Message, OutboxMail, row_values
-from ..registry.store import write_raw
-from .render import Composed
+from . import sql
+from .models import Message, OutboxMail, row_values
+from .store import write_raw
 
 
-def enqueue(session: Session, mail: Composed, *, case_id: str | None, purpose: str, envelope_from: str) -> int:
-    """Queue MAIL in the caller's transaction; return its Message id. The rows are written at
-    once (`registry.sql`: a unit-of-work flush of three new objects cost more than composing
-    the mail); CASE_ID's row must be written already."""
+def enqueue(session: Session, mail, *, case_id: str | None, purpose: str, envelope_from: str) -> int:
+    """Queue MAIL (an `outbound.render.Composed`: raw, message_id, recipients, subject, text) in
+    the caller's transaction; return its Message id. The rows are written at once
+    (`registry.sql`); CASE_ID's row must be written already."""
     pk = sql.insert_row(session, Message, row_values(
         Message,
         direction="out",

@@ -1,4 +1,5 @@
-"""citizen_form: mail that reached an address or mailbox with the citizen_forms role.
+"""citizen_form: mail that reached an address or mailbox with the citizen_forms role (a rule that
+`citizen.hooks` registers with the pipeline, asked just before auto_reply).
 
 Everything sent there is a citizen's inquiry; the form reader decides which of the five forms
 it is, and a form it cannot read still becomes a case marked for manual completion (of type
@@ -9,9 +10,9 @@ receipt then goes to the form's E-post field, never to the system that sent it);
 automatic mail, and a reply on a case's thread, is left to the rules after this one.
 """
 
-from ...citizen.forms import read_form
-from ..verdict import CITIZEN_FORM, Verdict
-from . import auto_reply
+from ..pipeline.rules import auto_reply
+from ..pipeline.verdict import CITIZEN_FORM, Verdict
+from .forms import read_form
 
 name = "citizen_form"
 description = "The message is a citizen's form"
