@@ -21,6 +21,7 @@ from .citizen.deadlines import send_due_reminders, today
 from . import notify
 from .incident import group
 from .incident.workflow import close_verified
+from .pipeline import hooks
 from .receive import link, smtp
 from .runners.clock import ClockRunner
 from .runners.mailboxes import MailboxRunner
@@ -93,7 +94,8 @@ class Daemon:
                 writer.stored = self.rt.wake_pipeline
                 writer.serve_from(self.rt.wake_pipeline)  # the pipeline's thread stores
                 if self.uses_front:
-                    self.front = link.Front(self.rt, logging.getLevelName(logging.getLogger().level))
+                    self.front = link.Front(self.rt, logging.getLevelName(logging.getLogger().level),
+                                            reader=hooks.read_with())
                     self.front.start()
                 else:
                     self.server = await smtp.start(self.rt.config, writer)

@@ -7,7 +7,7 @@ from email.utils import parseaddr
 
 import pytest
 
-from daemon.pipeline.parse import parse
+from daemon.parse import parse
 from daemon.rfc5322 import is_address
 
 from conftest import REAL, needs_real_corpus, real_files
@@ -65,7 +65,7 @@ def test_values_are_those_policy_default_gives(path):
 def test_headers_read_as_written_are_those_policy_default_gives():
     """The structured headers the parser keeps as written (when plain ASCII) read the same
     through policy.default's parser, over every real-world message of the shared corpus."""
-    from daemon.pipeline.parse import _AS_WRITTEN, _header_value, _structure
+    from daemon.parse import _AS_WRITTEN, _header_value, _structure
 
     seen = 0
     for path in real_files():
@@ -88,7 +88,7 @@ def test_headers_are_stored_alike_whoever_parsed_the_mail():
     import json
     import pickle
 
-    from daemon.pipeline.parse import headers_json, parse_many
+    from daemon.parse import headers_json, parse_many
 
     for path in CPYTHON:
         raw = path.read_bytes()

@@ -136,7 +136,7 @@ def test_a_large_mbox_archive_is_parsed_with_the_helper_too(tmp_path):
 def test_the_fronts_parses_are_kept_within_a_budget_oldest_dropped_first():
     """Parses handed over by the receiving front wait for the pipeline within a bound in bytes
     (and in number): where another daemon claims the message, its parse is not kept for ever."""
-    from daemon.pipeline.parse import ParsedMail
+    from daemon.parse import ParsedMail
     from daemon.pipeline.parsers import Ahead, Parsers
 
     parsers = Parsers(enabled=False)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from conftest import relay_config, wait_until
 
-from daemon.pipeline.parse import parse
+from daemon.parse import parse
 
 INTAKE = "kundesenter@nhn.example"
 CONFIG = {"nhn": {"intake_address": INTAKE, "phone": "24 20 00 00"}}

@@ -12,7 +12,7 @@ unanswered for `SLICE_TIMEOUT`), what it held is parsed here and a new helper st
 later batch (`RESTART_SECONDS` on: a helper that cannot start is not started again and again).
 A helper whose parent is gone ends itself. The helper gets raw bytes and gives back
 `ParsedMail`s; it never opens the registry, and it imports only the standard library
-(`daemon.pipeline.parse`).
+(`daemon.parse`).
 
 The helper runs only where it can pay: `[pipeline].parse_helper` (on by default) and more than
 one core for this process; it is started by the commands that process mail in bulk (`run`,
@@ -36,7 +36,7 @@ from sqlmodel import select
 from ..registry.db import is_sqlite, read_only
 from ..registry.models import Message, RawMessage
 from .hooks import read_with
-from .parse import ELSEWHERE_MAX_BYTES, ParsedMail, parse, parse_many, start_helper
+from ..parse import ELSEWHERE_MAX_BYTES, ParsedMail, parse, parse_many, start_helper
 
 log = logging.getLogger("sakspost.pipeline")
 SLICE = 8  # messages per hand-over: about 8 ms of parsing

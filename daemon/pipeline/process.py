@@ -35,7 +35,7 @@ from ..registry.sql import Prepared, load, one_of, one_of_params, stage, write
 from ..registry.store import write_attachments
 from . import handlers
 from .classify import classify
-from .parse import headers_json
+from ..parse import headers_json
 from .parsers import Ahead
 from .verdict import NOT_MAIL
 

@@ -2,7 +2,7 @@
 
 Decides nothing about a message; it speaks the protocol (`protocol.py`), refuses a recipient
 no `[[address]]` serves (`550 5.1.1` at RCPT), parses what it received (as the parse helper
-would: `pipeline.parse`, and what the text documents as a report) and hands the message over
+would: `daemon/parse.py`) and hands the message over
 its link (`link.py`) to the daemon, which stores it; the `250` (or the `451`, if the daemon
 could not store it) goes out only when the daemon has answered. It never opens the registry
 and imports nothing of it, so it stays small (about 26 MB).
@@ -26,7 +26,7 @@ import pickle
 import socket
 import sys
 
-from ..pipeline.parse import ELSEWHERE_MAX_BYTES, parse_many, start_helper
+from ..parse import ELSEWHERE_MAX_BYTES, parse_many, start_helper
 from .. import systemd
 from ..registry.identity import fingerprint, message_id_of
 from .link import ABORT, CHUNK, CONFIG, END, FRAME, STORED
@@ -124,14 +124,15 @@ class Link:
 class Handler(Answers):
     """aiosmtpd hooks; found by name, as aiosmtpd does (RCPT: `protocol.Answers`)."""
 
-    def __init__(self, config, link: Link, protocol: str):
-        self.config, self.link, self.protocol = config, link, protocol
+    def __init__(self, config, link: Link, protocol: str, reader=None):
+        self.config, self.link, self.protocol, self.reader = config, link, protocol, reader
 
     async def handle_DATA(self, server, session, envelope):
         request, kept = server.data_done()
         parsed = None  # the daemon parses what is not parsed here
         if kept is not None:  # a larger one on a thread of its own: the loop goes on answering
-            parsed = _parsed(kept) if len(kept) <= INLINE_PARSE_BYTES else await asyncio.to_thread(_parsed, kept)
+            parsed = (_parsed(kept, self.reader) if len(kept) <= INLINE_PARSE_BYTES
+                      else await asyncio.to_thread(_parsed, kept, self.reader))
         # what identifies it is computed here too, off the daemon's interpreter (not for a large
         # message, whose bytes are not kept here)
         known = (fingerprint(kept), message_id_of(kept)) if kept is not None else ("", None)
@@ -144,10 +145,10 @@ class Handler(Answers):
         return self.answer(envelope, answer[1] if answer[0] == "ok" else None, answer[1])
 
 
-def _parsed(raw: bytes):
+def _parsed(raw: bytes, reader=None):
     """RAW parsed as the parse helper parses it, or None (the daemon parses it then)."""
     try:
-        return parse_many([(0, raw)])[0][1]
+        return parse_many([(0, raw)], reader)[0][1]
     except Exception:  # parse() reads defensively; anything else is the daemon's to find out
         log.exception("parsing a received message in the front")
         return None
@@ -158,14 +159,14 @@ async def serve(listen: socket.socket, link_socket: socket.socket) -> None:
     kind, _, length = FRAME.unpack(await reader.readexactly(FRAME.size))
     if kind != CONFIG:
         raise RuntimeError("the link did not begin with the configuration")
-    config, level = pickle.loads(await reader.readexactly(length))
+    config, level, read_with = pickle.loads(await reader.readexactly(length))
     from .. import logs
 
     logs.setup(level, config.logging.format)
     link = Link(reader, writer)
     protocol = config.receiver.protocol
     cls = SlicedLMTP if protocol == "lmtp" else SlicedSMTP
-    factory = server_factory(cls, Handler(config, link, protocol), config)
+    factory = server_factory(cls, Handler(config, link, protocol, read_with), config)
     server = await asyncio.get_running_loop().create_server(factory, sock=listen)
     try:
         await link.answers()

@@ -45,8 +45,9 @@ class Front:
 
     RESTART_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # after the first, second, ... death in a row
 
-    def __init__(self, rt, log_level: str = "INFO"):
+    def __init__(self, rt, log_level: str = "INFO", reader=None):
         self.rt = rt
+        self.reader = reader  # what a workflow reads of a mail as it is parsed (`parse.parse_many`)
         self.log_level = log_level
         cfg = rt.config.receiver
         family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
@@ -77,7 +78,8 @@ class Front:
             pass_fds=(self.listen.fileno(), theirs.fileno()), env=env, stdin=subprocess.DEVNULL)
         theirs.close()
         self._link = ours
-        self._send(CONFIG, 0, pickle.dumps((self.rt.config, self.log_level)))
+        # the reader goes by reference: the front imports its module when it unpickles it
+        self._send(CONFIG, 0, pickle.dumps((self.rt.config, self.log_level, self.reader)))
         log.info("receiving front started (pid %s)", self.process.pid)
 
     def _run(self) -> None:

@@ -29,7 +29,7 @@ from email.message import Message as StdMessage
 from email.utils import collapse_rfc2231_value, getaddresses
 from html.parser import HTMLParser
 
-from ..rfc5322 import read_mailbox, readable
+from .rfc5322 import read_mailbox, readable
 
 _MSGIDS = re.compile(r"<([^<>\s]+)>")
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:", re.MULTILINE)
