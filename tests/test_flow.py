@@ -75,4 +75,4 @@ def test_one_mail_passes_the_readmes_files_in_its_order(tmp_path):
     assert list(outcome.values()) == ["new_report"]
     missing = [path for path in flow if path not in entered]
     assert not missing, f"the README names files this mail never entered: {missing}"
-    assert [path for path in entered if path in flow] == flow, "the README's order is not the mail's"
+    assert [path for path in entered if path in flow] == flow, f"the mail took {entered}"
