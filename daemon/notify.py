@@ -88,7 +88,7 @@ def send_digest(rt, now=None) -> int:
     if rt.config.notify.minor_cases != "digest":
         return 0
     now = now or utcnow()
-    with Session(rt.engine) as session:
+    with rt.writer.turn(), Session(rt.engine) as session:
         rows = list(session.exec(select(Case).where(Case.created_at > now - timedelta(days=1))
                                  .order_by(Case.created_at)))
         rows = [c for c in rows if c.kind == "incident" and c.severity not in URGENT]

@@ -128,7 +128,7 @@ def send_due_reminders(rt, today_: date) -> list[tuple[str, int]]:
 
     Returns (case id, days before the deadline) for each reminder queued."""
     sent: list[tuple[str, int]] = []
-    with Session(rt.engine, expire_on_commit=False) as session:
+    with rt.writer.turn(), Session(rt.engine, expire_on_commit=False) as session:
         rows = session.exec(
             select(Case, CitizenForm).join(CitizenForm, CitizenForm.case_id == Case.id)
             .where(Case.kind == "citizen_form", Case.state.in_(states.ACTIVE), Case.deadline.is_not(None))

@@ -21,7 +21,7 @@ def _citizen_step(args, step) -> int:
 
     rt = open_runtime(args)
     try:
-        with Session(rt.engine, expire_on_commit=False) as session:
+        with rt.writer.turn(), Session(rt.engine, expire_on_commit=False) as session:
             case = session.get(Case, args.id)
             if case is None or case.kind != "citizen_form":
                 print(f"no citizen case {args.id}", file=sys.stderr)
@@ -126,7 +126,7 @@ def cmd_forms_register(args) -> int:
             return 1
     rt = open_runtime(args)
     try:
-        with Session(rt.engine, expire_on_commit=False) as session:
+        with rt.writer.turn(), Session(rt.engine, expire_on_commit=False) as session:
             try:
                 case, linked = workflow.register_paper(session, rt, form_type=args.type, received=received,
                                                        fields=fields, scan=scan, who=acting_user(), today_=today())

@@ -45,7 +45,7 @@ def case_data(args, build):
 
     rt = args.rt = open_runtime(args)
     try:
-        with Session(rt.engine) as session:
+        with rt.writer.turn(), Session(rt.engine) as session:
             case = session.get(Case, args.id)
             if case is None:
                 print(f"no case {args.id}", file=sys.stderr)

@@ -112,7 +112,7 @@ def hold_closure(session: Session, rt, case: Case, message, *, sender: str, text
 def tell_failed_forwards(rt) -> int:
     """Mail to NHN that the relay refused for good (a forward, an update, a detail): logged at
     error level and told to the handlers, once each (a scheduled job). Returns how many."""
-    with Session(rt.engine) as session:
+    with rt.writer.turn(), Session(rt.engine) as session:
         rows = list(session.exec(select(OutboxMail).where(OutboxMail.status == "failed",
                                                           OutboxMail.purpose.in_(TO_NHN),
                                                           OutboxMail.case_id.is_not(None))))

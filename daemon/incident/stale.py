@@ -32,7 +32,7 @@ def send_stale_reminders(rt, now: datetime) -> list[tuple[str, int]]:
     now = as_utc(now)
     shortest = min(getattr(stale, s) for s in SEVERITIES)
     sent: list[tuple[str, int]] = []
-    with Session(rt.engine, expire_on_commit=False) as session:
+    with rt.writer.turn(), Session(rt.engine, expire_on_commit=False) as session:
         rows = session.exec(select(Case).where(Case.kind == "incident", Case.state.in_(WATCHED),
                                                Case.updated_at <= now - timedelta(days=shortest))
                             .order_by(Case.updated_at, Case.id).with_for_update(skip_locked=True)).all()

@@ -271,7 +271,7 @@ def close_verified(rt) -> int:
     """Close resolved incidents whose verification period has passed (a scheduled job)."""
     cutoff = utcnow() - timedelta(hours=rt.config.incident.verification_hours)
     closed = 0
-    with Session(rt.engine) as session:
+    with rt.writer.turn(), Session(rt.engine) as session:
         for case in session.exec(select(Case).where(Case.kind == "incident", Case.state == states.RESOLVED,
                                                     Case.resolved_at <= cutoff)).all():
             close(session, rt, case, who="system", reason="verifiseringsperioden er over uten ny feil",

@@ -31,9 +31,10 @@ def _json(detail: dict | None) -> str:
 
 def audit(session: Session, case: Case, action: str, *, who: str = "system",
           detail: dict | None = None, message_pk: int | None = None) -> None:
-    """Record ACTION on CASE, whose row must be written already. The event joins the
-    transaction's pending audit events, written together in one INSERT just before it commits
-    (`transaction`), and the case's `updated_at` is the event's time."""
+    """Record ACTION on CASE, whose row must be written already, in this transaction. The
+    registry's one hook (`transaction.py`, SQLAlchemy's `before_commit`) writes the
+    transaction's events in one INSERT, and each case's `updated_at` (the time of its last
+    event) in one UPDATE, just before the commit: together with the change or nothing."""
     now = utcnow()
     transaction.audit_event(session, row_values(
         AuditEvent, case_id=case.id, action=action, who=who or "system", detail=_json(detail),

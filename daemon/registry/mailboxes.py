@@ -16,6 +16,7 @@ import logging
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
+from . import sql
 from .writer import unit_of_work
 from .models import MailboxState, utcnow
 
@@ -40,28 +41,25 @@ class Cursor:
         assert state in STATES, state
         try:
             with unit_of_work(self.engine) as session:
-                row = session.get(MailboxState, self.name) or MailboxState(name=self.name, state="")
-                if row.state != state:
-                    row.state = state
-                    row.since = utcnow()
+                row = session.get(MailboxState, self.name) or sql.insert_object(
+                    session, MailboxState(name=self.name, state=""))
+                values = {"state": state, "since": utcnow()} if row.state != state else {}
                 if error is not None:
-                    row.last_error = error[:1000]
-                session.add(row)
+                    values["last_error"] = error[:1000]
+                sql.write(session, row, **values)
         except Exception as exc:
             log.error("mailbox %s: could not record state %s: %s", self.name, state, exc)
 
     def open(self, uidvalidity: int) -> int:
         """Resume under UIDVALIDITY: return the highest UID done, 0 if the folder is new to us."""
         with unit_of_work(self.engine) as session:
-            row = session.get(MailboxState, self.name) or MailboxState(name=self.name)
+            row = session.get(MailboxState, self.name) or sql.insert_object(session, MailboxState(name=self.name))
             if row.uidvalidity != uidvalidity:
                 if row.uidvalidity is not None:
                     log.warning("mailbox %s: UIDVALIDITY changed from %s to %s: rescanning the folder; "
                                 "messages already stored are recognised and not created again",
                                 self.name, row.uidvalidity, uidvalidity)
-                row.uidvalidity = uidvalidity
-                row.last_uid = 0
-            session.add(row)
+                sql.write(session, row, uidvalidity=uidvalidity, last_uid=0)
             self.last_uid = row.last_uid
         return self.last_uid
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
-from . import states
+from . import sql, states
 from .writer import unit_of_work
 from .models import (Attachment, AuditEvent, Case, CaseActor, CitizenForm, Message, OutboxMail, PurgeRecord,
                      RawMessage, utcnow)
@@ -40,8 +40,8 @@ def purge(engine, closed_before: datetime, *, who: str) -> dict:
         batch = case_ids[start:start + BATCH]
         with unit_of_work(engine) as session:
             counts = _remove(session, batch)
-            session.add(PurgeRecord(at=utcnow(), who=who, closed_before=closed_before, case_ids=json.dumps(batch),
-                                    counts=json.dumps(counts, sort_keys=True)))
+            sql.insert_object(session, PurgeRecord(at=utcnow(), who=who, closed_before=closed_before,
+                                                   case_ids=json.dumps(batch), counts=json.dumps(counts, sort_keys=True)))
         for table, n in counts.items():
             totals[table] = totals.get(table, 0) + n
     return {"closed_before": closed_before.isoformat(), "case_ids": case_ids, "counts": totals}

@@ -90,7 +90,7 @@ def _write_before_commit(session) -> None:
 
         events, touched = pending.events, dict(pending.touched)  # a case's last change wins
         pending.events, pending.touched = [], []
-        session.flush()  # anything the unit of work still holds (a form, an actor) goes first
+        session.flush()  # nothing, as every row is written through; were there any, before the events
         sql.insert_rows(session, AuditEvent, events)
         sql.update_rows(session, Case, ("updated_at",),
                         [{"updated_at": at, "pk_id": case_id} for case_id, at in touched.items()])

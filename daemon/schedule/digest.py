@@ -27,7 +27,7 @@ from sqlmodel import Session, select
 from ..citizen.deadlines import OSLO
 from ..meeting import formats
 from ..meeting.report import MeetingReport, gather
-from ..registry import cases
+from ..registry import cases, sql
 from ..registry.db import read_only
 from ..registry.models import ScheduledSend, as_utc
 
@@ -67,8 +67,7 @@ def _locked_state(session: Session) -> ScheduledSend:
     if row is None:
         try:
             with session.begin_nested():
-                session.add(ScheduledSend(name=NAME))
-                session.flush()
+                sql.insert_object(session, ScheduledSend(name=NAME))
         except IntegrityError:
             pass
         row = session.exec(stmt.execution_options(populate_existing=True)).first()
@@ -91,7 +90,7 @@ def send_due_digest(rt, now: datetime) -> datetime | None:
         state = session.get(ScheduledSend, NAME)
         if due_slot(cron, now, as_utc(state.last_slot) if state else None) is None:
             return None
-    with Session(rt.engine, expire_on_commit=False) as session:
+    with rt.writer.turn(), Session(rt.engine, expire_on_commit=False) as session:
         state = _locked_state(session)
         slot = due_slot(cron, now, as_utc(state.last_slot))
         if slot is None:
@@ -100,8 +99,7 @@ def send_due_digest(rt, now: datetime) -> datetime | None:
         report = build(session, rt, now, state.last_slot)
         pk = cases.send(session, rt, None, "digest", formats.context(report, for_mail=True), to=recipients,
                         purpose="digest", auto_submitted="auto-generated")
-        state.last_slot, state.sent_at, state.sent_by, state.message_pk = slot, as_utc(now), instance_name(), pk
-        session.add(state)
+        sql.write(session, state, last_slot=slot, sent_at=as_utc(now), sent_by=instance_name(), message_pk=pk)
         session.commit()
     rt.wake_sender.set()
     log.info("queued the meeting digest for %s to %d recipient(s)", slot.astimezone(OSLO).isoformat(), len(recipients))
