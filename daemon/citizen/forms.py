@@ -2,17 +2,17 @@
 
 :func:`read_form` puts together form detection (:mod:`.detect`), field reading
 (:mod:`.fields`) and the completeness rules (:mod:`.completeness`) for a mail with attachments:
-the text of text/plain and PDF attachments (:func:`pdf_text`) is read like the body. The names
+the text of text and PDF attachments (read by `daemon/attachments.py`, as for every
+workflow) is read like the body. The names
 of those modules are re-exported here, the citizen workflow's one entry to form reading.
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import re
 from dataclasses import dataclass, field
 
+from .. import attachments
 from .completeness import PERIOD_OR_INSTITUTION, missing_fields
 from .detect import FORM_TYPES, detect, detect_form_type
 from .fields import FIELD_KEYS, extract_fields
@@ -31,69 +31,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAX_PDF_PAGES = 50
-
-
-def pdf_text(data: bytes, max_pages: int = MAX_PDF_PAGES) -> str:
-    """The text of a PDF (pages joined by newlines), or ``""`` if it cannot be read.
-
-    Never raises: broken, encrypted (without an empty user password) or hostile PDFs give
-    ``""`` or the text of the pages that could be read. Only the first ``max_pages`` pages are read.
-    """
-    try:
-        from pypdf import PdfReader
-    except Exception:  # pragma: no cover - pypdf is a dependency
-        log.warning("pypdf is not available; PDF attachments are not read")
-        return ""
-    if not data:
-        return ""
-    try:
-        reader = PdfReader(io.BytesIO(bytes(data)), strict=False)
-        if reader.is_encrypted:
-            try:
-                if not reader.decrypt(""):
-                    return ""
-            except Exception:
-                return ""
-        texts = []
-        for index, page in enumerate(reader.pages):
-            if index >= max_pages:
-                break
-            try:
-                texts.append(page.extract_text() or "")
-            except Exception:  # one bad page does not spoil the others
-                log.debug("pdf page %d unreadable", index, exc_info=True)
-        return "\n".join(t for t in texts if t)
-    except Exception:
-        log.debug("pdf unreadable", exc_info=True)
-        return ""
-
-
-def _charset(content_type: str) -> str | None:
-    m = re.search(r"charset\s*=\s*\"?([\w.:\-]+)", content_type or "", re.I)
-    return m.group(1) if m else None
-
-
-def _decode_text(data: bytes, content_type: str) -> str:
-    charsets = [c for c in (_charset(content_type), "utf-8") if c]
-    for charset in charsets:
-        try:
-            return bytes(data).decode(charset)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    return bytes(data).decode("cp1252", errors="replace")
+def pdf_text(data: bytes) -> str:
+    """The text of a PDF, or ``""`` if it cannot be read: read as every attachment is
+    (`daemon/attachments.py`: all of it, in a child process under limits)."""
+    return attachments.pdf_text(bytes(data or b"")).text if data else ""
 
 
 def attachment_text(filename: str, content_type: str, data: bytes) -> str:
-    """Text of a text/plain or PDF attachment; ``""`` for anything else."""
-    ctype = (content_type or "").split(";", 1)[0].strip().lower()
-    name = (filename or "").lower()
-    data = data or b""
-    if ctype == "application/pdf" or name.endswith(".pdf") or data[:5] == b"%PDF-":
-        return pdf_text(data)
-    if ctype == "text/plain" or (ctype in ("", "application/octet-stream") and name.endswith(".txt")):
-        return _decode_text(data, content_type)
-    return ""
+    """The text of a text or PDF attachment (`daemon/attachments.py`); ``""`` for anything else."""
+    got = attachments.extract(filename or "", content_type or "", data or b"")
+    return got.text if got.kind in ("text", "pdf") else ""
 
 
 @dataclass
