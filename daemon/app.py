@@ -122,7 +122,7 @@ def run(rt: Runtime) -> int:
     memory.return_large_blocks()
     systemd.open_files_as_allowed()
     # The pipeline thread is CPU-bound; a shorter switch interval than the default 5 ms lets the
-    # event loop answer `250` sooner while a burst is processed (p99 DATA->250 at 50/s).
+    # event loop answer `250` sooner while a burst is processed.
     sys.setswitchinterval(0.001)
     daemon = Daemon(rt)
     verify_every = min(60.0, max(1.0, rt.config.incident.verification_hours * 3600 / 4))

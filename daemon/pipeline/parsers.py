@@ -1,7 +1,7 @@
 """Parsing beside the pipeline: a helper process parses the next batch while this one applies.
 
 Decides where a stored message is parsed. Parsing needs nothing from the registry's transaction
-and took about a fifth of `ingest`'s time (bench/README.md), so the pipeline hands the batch it
+and is a large part of a message's work, so the pipeline hands the batch it
 claims next to one helper process (`ahead`, in slices of `SLICE` messages) and applies the
 current batch meanwhile; `collect` takes the results before the next write transaction begins,
 where the batch used to be parsed in this process. Nobody waits for a helper that has not begun:
@@ -39,7 +39,7 @@ from .hooks import read_with
 from ..parse import ELSEWHERE_MAX_BYTES, ParsedMail, parse, parse_many, start_helper
 
 log = logging.getLogger("sakspost.pipeline")
-SLICE = 8  # messages per hand-over: about 8 ms of parsing
+SLICE = 8  # messages per hand-over
 HELPER_MAX_BYTES = ELSEWHERE_MAX_BYTES  # larger messages are parsed here, never copied to the helper and back
 SLICE_TIMEOUT = 120.0  # seconds; a slice takes milliseconds: a helper this late is given up on
 

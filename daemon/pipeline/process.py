@@ -135,7 +135,7 @@ def process_batch(rt, ids: list[int], transaction_seconds: float = TRANSACTION_S
     handed to the parse helper. Returns pk -> outcome.
 
     A transaction first applies its messages one after the other without savepoints (a
-    savepoint per message cost about 7 % of `ingest`); if one of them fails,
+    savepoint per message is not free); if one of them fails,
     the whole transaction is rolled back and its messages are applied again, each in its own
     savepoint, so the one that fails is dead-lettered and the others go on as before."""
     outcome: dict[int, str] = {}
@@ -157,7 +157,7 @@ def process_batch(rt, ids: list[int], transaction_seconds: float = TRANSACTION_S
 def _read_rows(engine, ids: list[int]) -> dict[int, Message]:
     """The batch's Message rows, read once, before any write transaction begins: each
     transaction takes the ones it applies into its session (reading them again for each of the
-    short transactions of a burst cost a sixth of the pipeline's time). Rows written through
+    short transactions of a burst would cost more than the batch's work). Rows written through
     keep their committed values, and a rolled-back transaction expires what it held, so an
     object taken again is either up to date or read again."""
     with read_only(engine).connect() as conn:

@@ -5,11 +5,11 @@ no `[[address]]` serves (`550 5.1.1` at RCPT), parses what it received (as the p
 would: `daemon/parse.py`) and hands the message over
 its link (`link.py`) to the daemon, which stores it; the `250` (or the `451`, if the daemon
 could not store it) goes out only when the daemon has answered. It never opens the registry
-and imports nothing of it, so it stays small (about 26 MB).
+and imports nothing of it, so it stays small.
 
 Why a process: the daemon's pipeline and an in-process receiver share one interpreter lock,
-and under a burst each waited for the other at every socket operation and every statement
-(bench/README.md). The listening socket is the daemon's (bound once, handed to every front it
+and under a burst each waited for the other at every socket operation and every statement.
+The listening socket is the daemon's (bound once, handed to every front it
 starts), so a front that dies is replaced without refusing a connection. A front ends when
 its link closes: when the daemon stops or dies.
 

@@ -5,9 +5,8 @@ Decides how a statement that runs for every message reaches the database, not wh
 each one from the model's table and compiles it once per dialect; a run binds its values
 through the columns' own bind processors (so a datetime is stored exactly as the ORM stores it)
 and executes the compiled SQL on the DB-API connection under the caller's session, inside the
-session's transaction. Measured here: a Core `Connection.execute` of a new case's INSERT took
-69 us, the same INSERT on the driver 22 us; a unit-of-work flush of a changed case and message
-0.65 ms, two UPDATEs by primary key on the driver under 0.05 ms (bench/README.md).
+session's transaction: a fraction of the cost of a Core `Connection.execute` or a unit-of-work
+flush, which is why every row of the registry is written this way (figures: bench/README.md).
 
 `write` is the write-through path for a row the session holds: the changed columns are written
 at once by one UPDATE and the session's object takes them as its committed values, so the unit
@@ -153,8 +152,8 @@ def _reader(model, dialect) -> tuple[tuple[str, ...], tuple]:
 def load(session: Session | Connection, model, keys: Sequence) -> list:
     """MODEL's rows with these primary KEYS, as detached objects with every column loaded (the
     caller adds them to the session that is to change them): one SELECT on the driver, each
-    value through its column's result processor, as the ORM reads them, at a fifth of the cost
-    of its loading. In the order the database gives them."""
+    value through its column's result processor, as the ORM reads them, without the cost of its
+    loading. In the order the database gives them."""
     out = []
     for start in range(0, len(keys), 100):
         chunk = keys[start:start + 100]

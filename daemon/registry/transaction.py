@@ -61,9 +61,8 @@ def pending_events(session: Session, case_id: str) -> list[dict]:
 
 def connection(session: Session):
     """SESSION's Core connection for its innermost transaction: `Session.connection()` once per
-    transaction or savepoint, not once per statement (it was a twentieth of the pipeline's
-    time). It must be asked again when a savepoint begins: that is when SQLAlchemy emits the
-    SAVEPOINT (a test rolls a savepoint back after statements run on the driver)."""
+    transaction or savepoint, not once per statement (it is not cheap). It must be asked again
+    when a savepoint begins: that is when SQLAlchemy emits the SAVEPOINT (a test rolls a savepoint back after statements run on the driver)."""
     pending = _pending(session)
     current = session.get_nested_transaction() or session.get_transaction()
     if pending.connection is None or pending.connection_for is not current:

@@ -3,7 +3,7 @@
 Woken after every pipeline transaction that queued mail. It takes what has been queued every
 GATHER_SECONDS at most, and while the pipeline has messages waiting it waits for the pipeline
 up to DEFER_SECONDS: under a burst, registering the cases goes first, and acknowledgements
-follow in batches (bench/README.md). A batch ends between two mails when the daemon stops.
+follow in batches. A batch ends between two mails when the daemon stops.
 """
 
 from __future__ import annotations
