@@ -10,9 +10,12 @@ on odd address headers, `LookupError` on unknown charsets, broken MIME): a heade
 replacement characters. Never raises for any input: input that is no mail at all comes back with
 `not_mail` saying why. The raw bytes stay the record.
 
-(Parsing under `policy.default` re-parses a header on every access: `get_content_type()` alone
-parsed Content-Type some twenty times per message, and header parsing was a third of the
-pipeline's time; see bench/README.md.)
+Bounded work: the stdlib's header parser takes time that grows with the square of an address
+list's length, so a header value is given to it only up to `MAX_ADDRESSES` addresses and
+`MAX_VALUE_CHARS` characters (the rest is read raw); at most `MAX_FIELDS` header fields and
+`MAX_PARTS` MIME parts are read. A structure nested too deep for the parser is read from its
+header block alone, so the mail is still classified from its headers. Each limit reached is
+named in `defects`.
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ _LINESEP = re.compile(r"\r\n|\r|\n")
 _AS_WRITTEN = frozenset({"message-id", "mime-version", "content-transfer-encoding"})
 _STRUCTURED = frozenset(policy.default.header_factory.registry) - {"subject"} - _AS_WRITTEN
 _CHUNK = 1 << 20
+MAX_ADDRESSES = 1000  # in one header value
+MAX_VALUE_CHARS = 64 * 1024  # of one header value given to the stdlib's parser
+MAX_FIELDS = 1000  # header fields read
+MAX_PARTS = 1000  # MIME parts read
 
 
 @dataclass
@@ -133,8 +140,23 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n\s*\n\s*\n+", "\n\n", text).strip()
 
 
+def _bounded(value: str) -> str:
+    """VALUE up to its MAX_ADDRESSES-th comma and MAX_VALUE_CHARS characters."""
+    value = value[:MAX_VALUE_CHARS]
+    cut = -1
+    for _ in range(MAX_ADDRESSES):
+        cut = value.find(",", cut + 1)
+        if cut < 0:
+            return value
+    return value[:cut]
+
+
 def _header_value(name: str, value) -> str:
     """A header's value as `policy.default` reads it, decoded, on one line — never an exception."""
+    if isinstance(value, str) and len(value) > 1000 and value.count(",", 0, MAX_VALUE_CHARS) >= MAX_ADDRESSES:
+        value = _bounded(value)  # what the stdlib's parser would take minutes over
+    elif isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+        value = value[:MAX_VALUE_CHARS]
     if isinstance(value, str):
         if "=?" not in value and value.isascii() and name.lower() not in _STRUCTURED:
             return " ".join(value.split())
@@ -173,7 +195,7 @@ def _read_header(name: str, value) -> str:
 
 def _addresses(value: str) -> list[str]:
     try:
-        return [a.lower() for _, a in getaddresses([value]) if "@" in a]
+        return [a.lower() for _, a in getaddresses([_bounded(value)]) if "@" in a]
     except Exception:
         return []
 
@@ -221,7 +243,10 @@ def _decoded_payload(part: StdMessage) -> bytes | None:
 def _walk(msg: StdMessage, mail: ParsedMail) -> None:
     plain: list[str] = []
     html: list[str] = []
-    for part in msg.walk():
+    for number, part in enumerate(msg.walk()):
+        if number >= MAX_PARTS:
+            mail.defects.append(f"more than {MAX_PARTS} MIME parts: the rest is not read")
+            break
         try:
             if part.is_multipart():
                 if part.get_content_type() == "multipart/report":
@@ -254,8 +279,12 @@ def _walk(msg: StdMessage, mail: ParsedMail) -> None:
         mail.text = html_to_text("\n".join(html))
 
 
-def _read(msg: StdMessage, mail: ParsedMail) -> None:
-    mail.headers = [(name, _header_value(name, value)) for name, value in msg.raw_items()]
+def _read(msg: StdMessage, mail: ParsedMail, *, parts: bool = True) -> None:
+    fields = list(msg.raw_items())
+    if len(fields) > MAX_FIELDS:
+        fields = fields[:MAX_FIELDS]
+        mail.defects.append(f"more than {MAX_FIELDS} header fields: the rest is not read")
+    mail.headers = [(name, _header_value(name, value)) for name, value in fields]
     first: dict[str, str] = {}
     for name, value in mail.headers:
         first.setdefault(name.lower(), value)
@@ -278,7 +307,8 @@ def _read(msg: StdMessage, mail: ParsedMail) -> None:
         mail.content_type = _LINESEP.sub("", msg.get_content_type())
     except Exception:
         mail.content_type = "text/plain"
-    _walk(msg, mail)
+    if parts:
+        _walk(msg, mail)
     mail.defects.extend(type(d).__name__ for d in getattr(msg, "defects", []))
 
 
@@ -320,6 +350,13 @@ def _tidy(head: bytes) -> bytes:
     return block + rest
 
 
+def _header_block(raw) -> bytes:
+    """The header block of RAW (its first slice up to the first blank line), with an empty body."""
+    head = _tidy(bytes(raw[:_CHUNK]))
+    end = _HEAD_END.search(head)
+    return (head[:end.start()] if end else head) + b"\r\n\r\n"
+
+
 def _structure(raw) -> StdMessage:
     """message_from_bytes(raw, policy=compat32), fed in slices: the stdlib's parsebytes() first
     makes one str of the whole message and a StringIO of it (four bytes a character)."""
@@ -339,6 +376,12 @@ def parse(raw) -> ParsedMail:
         return mail
     try:
         _read(_structure(raw), mail)
+    except RecursionError:  # nested deeper than the parser goes: the headers alone
+        mail = ParsedMail(defects=["MIME parts nested too deep: only the header block is read"])
+        try:
+            _read(_structure(_header_block(raw)), mail, parts=False)
+        except Exception as exc:
+            mail = ParsedMail(not_mail=f"unreadable message: {type(exc).__name__}: {exc}")
     except Exception as exc:
         mail = ParsedMail(not_mail=f"unreadable message: {type(exc).__name__}: {exc}")
     if not mail.headers and not mail.not_mail:

@@ -5,6 +5,7 @@ and done where it cannot stop receiving, and the message itself still goes throu
 from __future__ import annotations
 
 import smtplib
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -68,3 +69,42 @@ def test_a_pdf_bomb_stops_nobody_and_its_report_still_goes_to_nhn(sakspost, rela
     forward = wait_until(lambda: relay.to(INTAKE), 60, what="the forward to NHN")[0]
     assert "rapport.pdf" in forward["msg"].get_body(("plain",)).get_content()  # named, withheld
     assert not any(part.get_filename() == "rapport.pdf" for part in forward["msg"].iter_attachments())
+
+
+HEAD = (b"From: Kari Nordmann <kari.nordmann@sykehus.example>\r\nTo: brukerstotte@sykehus.example\r\n"
+        b"Date: Wed, 02 Dec 2026 10:00:00 +0100\r\n")
+
+
+def _comma_mail(commas: int) -> bytes:
+    """A To: header of COMMAS commas, folded into lines of 990 (a line of SMTP holds 1000)."""
+    folded = b"\r\n ".join(b"," * 990 for _ in range(commas // 990))
+    return (HEAD.replace(b"To: brukerstotte@sykehus.example", b"To: brukerstotte@sykehus.example" + folded)
+            + b"Subject: Komma-bombe\r\nMessage-ID: <commas-%d@sykehus.example>\r\n\r\n" % commas
+            + b"Oppslag i XCA feiler.\r\n")
+
+
+def test_a_header_of_97000_commas_stops_nobody_and_is_read(sakspost):
+    d = sakspost()
+    for commas in (97_000, 397_000):
+        sending = threading.Thread(target=d.send, args=(_comma_mail(commas),))
+        sending.start()
+        waited = _seconds_to_250(d.port, incident_mail(subject=f"Ved siden av {commas}", sender="per@sykehus.example",
+                                                       message_id=f"<beside-{commas}@sykehus.example>"),
+                                 "per@sykehus.example")
+        sending.join(60)
+        assert waited < 2, f"a sender waited {waited:.1f} s for its 250 beside {commas} commas"
+    subjects = [c["subject"] for c in d.wait_cases(4, timeout=10)]  # read in bounded time
+    assert subjects.count("Komma-bombe") == 2
+    assert "Ved siden av 97000" in subjects and "Ved siden av 397000" in subjects
+
+
+def test_mime_nested_1000_deep_is_classified_from_its_headers(sakspost):
+    body = b"Content-Type: text/plain\r\n\r\nOppslag i XCA feiler.\r\n"
+    for level in range(1000):
+        body = (b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (level, level) + body
+                + b"\r\n--b%d--\r\n" % level)
+    d = sakspost()
+    d.send(HEAD + b"Subject: Dypt nestet\r\nMessage-ID: <deep@sykehus.example>\r\nMIME-Version: 1.0\r\n" + body)
+    (case,) = d.wait_cases(1)
+    assert case["subject"] == "Dypt nestet"
+    assert d.stats()["messages"].get("failed", 0) == 0
