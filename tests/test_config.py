@@ -170,3 +170,15 @@ def test_the_test_and_benchmark_configurations_load(tmp_path):
         assert config.load(d.config_path).receiver.port == d.port
     assert config.parse(settings(tmp_path)).digest.recipients
     assert config.load(write_config(tmp_path / "bench", 2600)).limits.exempt_senders
+
+
+def test_the_line_is_found_past_multi_line_strings_inline_tables_and_comments(tmp_path):
+    text = ('[citizen]\nletter_address = """Sykehuset\n[receiver]\nescalation_address = "x@y.example"\n"""\n'
+            'answer_routine = \'\'\'svar # med "#besvart-per-post" ]\'\'\'  # [not a table]\n'
+            'deadline_months = { copy_of_record = 1, access_log = 13 }\n'
+            'escalation_address = "personvern"\n')
+    message = refused(tmp_path, text)
+    months = line_of(text, 'deadline_months = { copy_of_record = 1, access_log = 13 }')
+    assert f"line {months}: [citizen].deadline_months.access_log: must be 12 or less, got 13" in message, message
+    escalation = line_of(text, 'escalation_address = "personvern"')
+    assert f"line {escalation}: [citizen].escalation_address: \"personvern\" is not an e-mail address" in message

@@ -9,13 +9,12 @@ across sections. An address key takes an `EmailAddress`, a list of them `tuple[E
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from typing import Annotated
-
 from .credentials import read_secret
-from .values import (AddressOrDomain, Domain, EmailAddress, Keyword, OptionalEmailAddress, Port, Role,
+from .values import (AddressOrDomain, ConfigError, Domain, EmailAddress, Keyword, OptionalEmailAddress, Port, Role,
                      is_loopback, listen_address, one_of, refuse)
 
 SEVERITIES = ("A", "B", "C", "D")
@@ -133,7 +132,7 @@ class Metrics(Section):
 def _is_host_port(value: str) -> bool:
     try:
         listen_address(value, "")
-    except Exception:
+    except ConfigError:
         return False
     return True
 
@@ -147,14 +146,14 @@ class Retention(Section):
 
 
 class Mailbox(Section):
-    name: str = Field(min_length=1)
-    host: str = Field(min_length=1)
+    name: str
+    host: str
     username: str
     port: Port = 993
     tls: Annotated[str, one_of("implicit", "starttls", "none")] = "implicit"
     password_file: str = ""
     password_env: str = ""
-    folder: str = Field("INBOX", min_length=1)
+    folder: str = "INBOX"
     role: Role = "support"
     move_to: str = ""
     keyword: Keyword = "SakspostDone"
