@@ -189,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(args.log_level.upper())
     try:
         args.cfg = config_mod.load(args.config)
-    except config_mod.ConfigError as exc:
-        print(f"sakspost: configuration error: {exc}", file=sys.stderr)
+    except config_mod.ConfigError as exc:  # one line for each problem found
+        for problem in str(exc).splitlines():
+            print(f"sakspost: configuration error: {problem}", file=sys.stderr)
         return 2
     logs.setup(args.log_level.upper(), args.cfg.logging.format)
     if args.func is not cmd_check_config:  # which changes nothing
