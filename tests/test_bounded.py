@@ -5,6 +5,7 @@ and done where it cannot stop receiving, and the message itself still goes throu
 from __future__ import annotations
 
 import smtplib
+import sqlite3
 import threading
 import time
 import zlib
@@ -108,3 +109,16 @@ def test_mime_nested_1000_deep_is_classified_from_its_headers(sakspost):
     (case,) = d.wait_cases(1)
     assert case["subject"] == "Dypt nestet"
     assert d.stats()["messages"].get("failed", 0) == 0
+
+
+def test_garbage_8bit_in_from_neither_fails_the_mail_nor_retries_a_reply(sakspost):
+    d = sakspost()
+    d.send(b"From: Kj\xe6re \xff\xfe <k\xe5re\xff@sykehus.example>\r\nTo: brukerstotte@sykehus.example\r\n"
+           b"Subject: Feil i XCA\r\nMessage-ID: <garbage-from@sykehus.example>\r\n\r\n"
+           b"Oppslag i XCA feiler siden 08:15.\r\n")
+    (case,) = d.wait_cases(1)
+    time.sleep(2)  # the sender's next rounds
+    db = sqlite3.connect(d.db_path)
+    assert db.execute("select count(*) from outboxmail where attempts > 1").fetchone() == (0,)
+    assert db.execute("select count(*) from message where direction = 'in' and status = 'failed'").fetchone() == (0,)
+    assert "Traceback" not in d.log()
