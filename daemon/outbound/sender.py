@@ -162,6 +162,7 @@ class Outcome:
 
 _OUTBOX, _RAW = OutboxMail.__table__, RawMessage.__table__
 LEGACY_STALE = timedelta(minutes=10)  # a claim from before claims named their instance
+GIVE_WAY = 10  # mails a batch sends at least before it gives way to a busy pipeline
 
 
 @functools.cache
@@ -225,11 +226,11 @@ def release(rt, ids: list[int]) -> None:
 def record(rt, outcome: Outcome) -> None:
     """Write what became of one delivery, in a transaction of its own, as soon as it is known:
     a mail the relay has taken is never sent again because a batch was not yet written."""
-    with rt.writer.transaction() as session:
-        sql.update_rows(session, OutboxMail, tuple(sorted(outcome.values)),
+    with rt.writer.statements() as conn:
+        sql.update_rows(conn, OutboxMail, tuple(sorted(outcome.values)),
                         [{**outcome.values, "pk_id": outcome.outbox_id}])
         if outcome.message_values:
-            sql.update_rows(session, Message, tuple(sorted(outcome.message_values)),
+            sql.update_rows(conn, Message, tuple(sorted(outcome.message_values)),
                             [{**outcome.message_values, "pk_id": outcome.message_pk}])
 
 
@@ -286,18 +287,21 @@ def deliver(rt, outbox_id: int) -> Outcome:
 
 
 def send_due(rt, stopping: threading.Event | None = None) -> dict[int, str]:
-    """Deliver every mail that is due now (until STOPPING is set: a batch ends between two
-    mails, and the claims not attempted are given back); return what happened to each. Each
-    outcome is recorded as soon as it is known (`record`)."""
+    """Deliver every mail that is due now (until STOPPING is set, or the pipeline is busy: a
+    batch ends between two mails, and the claims not attempted are given back); return what
+    happened to each. Each outcome is recorded as soon as it is known (`record`)."""
     results: dict[int, str] = {}
     while not (stopping is not None and stopping.is_set()):
         ids = claim_due(rt)
         if not ids:
             break
         for n, outbox_id in enumerate(ids):
-            if stopping is not None and stopping.is_set():
+            # a batch ends between two mails when the daemon stops, and after GIVE_WAY mails
+            # when the pipeline has messages waiting: registering them goes first (the
+            # outgoing runner comes back when the pipeline is idle, or soon in any case)
+            if (stopping is not None and stopping.is_set()) or (n >= GIVE_WAY and not rt.pipeline_idle.is_set()):
                 release(rt, ids[n:])
-                break
+                return results
             try:
                 outcome = deliver(rt, outbox_id)
                 record(rt, outcome)

@@ -35,7 +35,7 @@ import weakref
 from concurrent.futures import Future
 from typing import Callable, Iterator
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from .store import Incoming, StorageError, Stored, store_group
@@ -268,6 +268,14 @@ class Writer:
             except BaseException:
                 session.rollback()
                 raise
+
+
+    @contextlib.contextmanager
+    def statements(self) -> Iterator[Connection]:
+        """A Core connection in a turn, its statements committed together at the end: for a
+        few statements on the driver (`sql.Prepared`) that need no session."""
+        with self.turn(), self.engine.begin() as conn:
+            yield conn
 
 
 def unit_of_work(engine: Engine) -> "contextlib.AbstractContextManager[Session]":
