@@ -287,7 +287,7 @@ def deliver(rt, outbox_id: int) -> Outcome:
 
 
 def send_due(rt, stopping: threading.Event | None = None) -> dict[int, str]:
-    """Deliver every mail that is due now (until STOPPING is set, or the pipeline is busy: a
+    """Deliver every mail that is due now (until STOPPING is set, or a burst arrives: a
     batch ends between two mails, and the claims not attempted are given back); return what
     happened to each. Each outcome is recorded as soon as it is known (`record`)."""
     results: dict[int, str] = {}
@@ -297,9 +297,9 @@ def send_due(rt, stopping: threading.Event | None = None) -> dict[int, str]:
             break
         for n, outbox_id in enumerate(ids):
             # a batch ends between two mails when the daemon stops, and after GIVE_WAY mails
-            # when the pipeline has messages waiting: registering them goes first (the
-            # outgoing runner comes back when the pipeline is idle, or soon in any case)
-            if (stopping is not None and stopping.is_set()) or (n >= GIVE_WAY and not rt.pipeline_idle.is_set()):
+            # while receivers have messages waiting to be stored (a burst): registering them
+            # goes first (the outgoing runner comes back when the pipeline is idle, or soon)
+            if (stopping is not None and stopping.is_set()) or (n >= GIVE_WAY and rt.writer.waiting()):
                 release(rt, ids[n:])
                 return results
             try:
