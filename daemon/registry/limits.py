@@ -12,28 +12,48 @@ registry (`RateEvent`), so they hold across restarts and across instances sharin
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Integer, bindparam, delete, func, insert, select, type_coerce
 from sqlmodel import Session
 
 from . import sql
-from .models import RateEvent, row_values, utcnow
+from .models import RateEvent, utcnow
 
 AUTO_MAIL = "auto_mail"
 NEW_CASE = "new_case"
 WINDOW = timedelta(hours=1)
 _EVENTS = RateEvent.__table__
-_COUNT = sql.Prepared(lambda: select(func.count()).select_from(_EVENTS).where(
-    _EVENTS.c.kind == bindparam("kind"), _EVENTS.c.address == bindparam("address"),
-    _EVENTS.c.at > bindparam("since")))
+
+
+def _counted(kind, address, since):
+    return select(func.count()).select_from(_EVENTS).where(
+        _EVENTS.c.kind == kind, _EVENTS.c.address == address, _EVENTS.c.at > since)
+
+
+_COUNT = sql.Prepared(lambda: _counted(bindparam("kind"), bindparam("address"), bindparam("since")))
+# One statement: the event is inserted only if the hour holds fewer than the limit (the count
+# reads the index on kind, address and at).
+_TAKE = sql.Prepared(lambda: insert(_EVENTS).from_select(
+    ["kind", "address", "at"],
+    select(type_coerce(bindparam("kind"), _EVENTS.c.kind.type),
+           type_coerce(bindparam("address"), _EVENTS.c.address.type),
+           type_coerce(bindparam("at"), _EVENTS.c.at.type))
+    .where(_counted(bindparam("kind2"), bindparam("address2"), bindparam("since")).scalar_subquery()
+           < type_coerce(bindparam("limit"), Integer))))
+
+
+@functools.lru_cache(maxsize=16)
+def _listed(*entries: str) -> frozenset:
+    return frozenset(e.lower().lstrip("@") for e in entries)
 
 
 def exempt(config, address: str) -> bool:
     """Whether ADDRESS is one of those the caps never apply to."""
     address = (address or "").lower()
     domain = address.rpartition("@")[2]
-    listed = {e.lower().lstrip("@") for e in (*config.limits.exempt_senders, *config.citizen.no_reply_senders)}
+    listed = _listed(*config.limits.exempt_senders, *config.citizen.no_reply_senders)
     if address in listed or domain in listed or address == config.notify.address.lower():
         return True
     return config.is_nhn_sender(address) or config.actor_by_address(address) is not None
@@ -52,10 +72,12 @@ def take(session, config, kind: str, address: str, now: datetime | None = None) 
         return True
     limit = config.limits.auto_mails_per_hour if kind == AUTO_MAIL else config.limits.new_cases_per_hour
     now = now or utcnow()
-    if recent(session, kind, address, now) >= limit:
-        return False
-    sql.insert_row(session, RateEvent, row_values(RateEvent, kind=kind, address=address.lower(), at=now))
-    return True
+    address = address.lower()
+    cursor = _TAKE.run(session, {"kind": kind, "address": address, "at": now, "kind2": kind,
+                                 "address2": address, "since": now - WINDOW, "limit": limit})
+    taken = cursor.rowcount == 1
+    cursor.close()
+    return taken
 
 
 def forget_old(engine, now: datetime | None = None) -> int:
