@@ -70,10 +70,15 @@ _FOLD = _Fold()
 
 # A digit that is not ASCII: any decimal digit (Unicode Nd), and the characters with a digit
 # value that are not decimal (superscripts, circled, parenthesised; Unicode 14, checked by a test).
-_OTHER_DIGIT = re.compile(
-    r"(?![0-9])\d|[\u00b2\u00b3\u00b9\u1369-\u1371\u19da\u2070\u2074-\u2079\u2080-\u2089\u2460-\u2468"
+_DIGIT_VALUED = (
+    r"[\u00b2\u00b3\u00b9\u1369-\u1371\u19da\u2070\u2074-\u2079\u2080-\u2089\u2460-\u2468"
     r"\u2474-\u247c\u2488-\u2490\u24ea\u24f5-\u24fd\u24ff\u2776-\u277e\u2780-\u2788\u278a-\u2792"
     r"\U00010a40-\U00010a43\U00010e60-\U00010e68\U00011052-\U0001105a\U0001f100-\U0001f10a]")
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d|" + _DIGIT_VALUED)
+# What the literal view needs to find anything (a digit of any kind), and what the escaped view
+# needs (the first character of every escape `_ESCAPE` reads)
+_ANY_DIGIT = re.compile(r"\d|" + _DIGIT_VALUED)
+_ESCAPE_START = re.compile(r"[&\\=%]")
 
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
@@ -184,8 +189,8 @@ def _spans(text: str) -> list[tuple[int, int, str]]:
     """Spans of TEXT holding a valid number, merged, in order, with the number's digits."""
     if not text:
         return []
-    found = list(_numbers_in(fold_digits(text)))
-    escaped = _escaped_view(text)
+    found = list(_numbers_in(fold_digits(text))) if _ANY_DIGIT.search(text) else []
+    escaped = _escaped_view(text) if _ESCAPE_START.search(text) else None
     if escaped is not None:
         view, starts, ends = escaped
         found += [(starts[b], ends[e - 1], digits) for b, e, digits in _numbers_in(view)]
