@@ -12,7 +12,6 @@ registry (`RateEvent`), so they hold across restarts and across instances sharin
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime, timedelta
 
 from sqlalchemy import Integer, bindparam, delete, func, insert, select, type_coerce
@@ -44,16 +43,34 @@ _TAKE = sql.Prepared(lambda: insert(_EVENTS).from_select(
            < type_coerce(bindparam("limit"), Integer))))
 
 
-@functools.lru_cache(maxsize=16)
-def _listed(*entries: str) -> frozenset:
-    return frozenset(e.lower().lstrip("@") for e in entries)
-
-
 def exempt(config, address: str) -> bool:
     """Whether ADDRESS is one of those the caps never apply to."""
     address = (address or "").lower()
+    known = _known(config)
+    got = known.get(address)
+    if got is None:
+        if len(known) >= 10_000:
+            known.clear()
+        got = known[address] = _exempt(config, address)
+    return got
+
+
+_ANSWERS: dict[int, tuple[object, dict[str, bool]]] = {}
+
+
+def _known(config) -> dict[str, bool]:
+    """What `exempt` has answered for CONFIG (a configuration is read once and not changed)."""
+    entry = _ANSWERS.get(id(config))
+    if entry is None or entry[0] is not config:
+        if len(_ANSWERS) >= 8:
+            _ANSWERS.clear()
+        entry = _ANSWERS[id(config)] = (config, {})
+    return entry[1]
+
+
+def _exempt(config, address: str) -> bool:
     domain = address.rpartition("@")[2]
-    listed = _listed(*config.limits.exempt_senders, *config.citizen.no_reply_senders)
+    listed = {e.lower().lstrip("@") for e in (*config.limits.exempt_senders, *config.citizen.no_reply_senders)}
     if address in listed or domain in listed or address == config.notify.address.lower():
         return True
     return config.is_nhn_sender(address) or config.actor_by_address(address) is not None
