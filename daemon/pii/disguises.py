@@ -156,11 +156,13 @@ def _escaped_view(text: str):
 
 
 def _bytes_text(data: bytes) -> list[str]:
+    """DATA read as Latin-1, UTF-8 and, when it could hold 11 of them, UTF-16 (ASCII digits in
+    UTF-16 have a NUL byte each; full-width and other scripts' digits have none)."""
     texts = [data.decode("latin-1")]
-    if b"\x00" in data:
-        texts += [data.decode("utf-16-le", "replace"), data.decode("utf-16-be", "replace")]
-    else:
+    if b"\x00" not in data:
         texts.append(data.decode("utf-8", "replace"))
+    if len(data) >= 22:
+        texts += [data.decode("utf-16-le", "replace"), data.decode("utf-16-be", "replace")]
     return texts
 
 
@@ -179,8 +181,9 @@ def _base64_spans(text: str):
 
 
 def _decoded_holds_number(text: str) -> bool:
-    """Whether text decoded from base64 holds a number (literally: no escapes inside base64)."""
-    if sum(map(text.count, _ASCII_DIGITS)) < 11:
+    """Whether text decoded from base64 holds a number (literally: no escapes inside base64), in
+    digits of any script or form (folded before they are counted)."""
+    if sum(map(text.count, _ASCII_DIGITS)) < 11 and (text.isascii() or len(_ANY_DIGIT.findall(text)) < 11):
         return False
     return next(_numbers_in(fold_digits(text)), None) is not None
 
