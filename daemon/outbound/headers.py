@@ -106,18 +106,17 @@ def encoded_words(value: str, linesep: str = "\r\n") -> str:
     """VALUE (one line) as base64 encoded words, folded: byte for byte what
     `Header(value, UTF8_HEADER).encode(linesep=LINESEP, maxlinelen=78)` makes of it, which
     measures the line again for every character it adds (a test holds the two equal)."""
-    words, chunk, size = [], [], 0
-    for character in value:
-        n = len(character.encode("utf-8"))
-        if size + n > BYTES_PER_WORD and chunk:
-            words.append("".join(chunk))
-            chunk, size = [], 0
-        chunk.append(character)
-        size += n
-    if chunk:
-        words.append("".join(chunk))
+    data = value.encode("utf-8")
+    words, start = [], 0
+    while start < len(data):
+        end = start + BYTES_PER_WORD
+        if end < len(data):
+            while data[end] & 0xC0 == 0x80:  # not inside a character: back to where it begins
+                end -= 1
+        words.append(data[start:end])
+        start = end
     return (linesep + " ").join(
-        f"=?utf-8?b?{base64.b64encode(w.encode('utf-8')).decode('ascii')}?=" for w in words)
+        f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
 
 
 def _plain(value: str) -> bool:

@@ -92,21 +92,28 @@ def fold_digits(text: str) -> str:
 
 
 def _numbers_in(view: str):
-    """(start, end, digits) of each valid number in VIEW (already folded)."""
+    """(start, end, digits) of each valid number in VIEW (already folded): 11 digits from the
+    start of a group of digits to the end of one, in a run of them."""
     for run in _RUN.finditer(view):
-        if run.end() - run.start() < 11:
+        start, end = run.span()
+        if end - start < 11:
             continue
-        groups = [(g.start(), g.end()) for g in _GROUP.finditer(view, run.start(), run.end())]
-        for i in range(len(groups)):
-            total = 0
-            for j in range(i, len(groups)):
-                total += groups[j][1] - groups[j][0]
-                if total >= 11:
-                    break
-            if total == 11:
-                digits = "".join(view[b:e] for b, e in groups[i:j + 1])
+        groups = [g.span() for g in _GROUP.finditer(view, start, end)]
+        through: dict[int, int] = {}  # digits counted through group j: j
+        total = 0
+        for j, (b, e) in enumerate(groups):
+            total += e - b
+            through[total] = j
+        if total < 11:
+            continue
+        before = 0
+        for i, (b, e) in enumerate(groups):
+            j = through.get(before + 11)
+            if j is not None:
+                digits = "".join(view[x:y] for x, y in groups[i:j + 1])
                 if is_identity_number(digits):
-                    yield groups[i][0], groups[j][1], digits
+                    yield b, groups[j][1], digits
+            before += e - b
 
 
 def _decoded(match: re.Match) -> str:
