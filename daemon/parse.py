@@ -89,18 +89,23 @@ class ParsedMail:
     encoded_headers: str = ""
 
     def header(self, name: str) -> str:
-        name = name.lower()
-        return next((v for k, v in self.headers if k.lower() == name), "")
+        return self._first().get(name.lower(), "")
 
     def has_header(self, name: str) -> bool:
-        name = name.lower()
-        return any(k.lower() == name for k, _ in self.headers)
+        return name.lower() in self._first()
+
+    def _first(self) -> dict[str, str]:
+        """Each header name (lower case) and its first value, made once (again if `headers` changed)."""
+        made = self.__dict__.get("_first_values")
+        if made is None or made[0] is not self.headers or made[1] != len(self.headers):
+            first = {k.lower(): v for k, v in reversed(self.headers)}  # the first of a name wins
+            made = self.__dict__["_first_values"] = (self.headers, len(self.headers), first)
+        return made[2]
 
     @property
     def thread_ids(self) -> list[str]:
         """Every Message-ID this mail says it follows, nearest first."""
-        seen = list(dict.fromkeys([*self.in_reply_to, *reversed(self.references)]))
-        return seen
+        return list(dict.fromkeys([*self.in_reply_to, *reversed(self.references)]))
 
 
 class _HtmlText(HTMLParser):

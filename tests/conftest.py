@@ -286,9 +286,7 @@ def relay_config(relay: Relay) -> dict:
 PG = "host=127.0.0.1 port=5432 dbname=test user=postgres"
 
 
-@pytest.fixture
-def pg_database():
-    """The URL of a new, empty database of its own on the PostgreSQL at 127.0.0.1:5432, dropped after."""
+def _new_pg_database():
     import uuid
 
     import psycopg
@@ -299,6 +297,18 @@ def pg_database():
     yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     with psycopg.connect(PG, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_database():
+    """The URL of a new, empty database of its own on the PostgreSQL at 127.0.0.1:5432, dropped after."""
+    yield from _new_pg_database()
+
+
+@pytest.fixture
+def pg_database_2():
+    """Another one, beside `pg_database`."""
+    yield from _new_pg_database()
 
 
 # -- mail -----------------------------------------------------------------------------------

@@ -73,3 +73,33 @@ def test_a_file_name_is_reduced_to_a_safe_name():
     assert headers.filename("\x00\r\n") == "vedlegg"
     assert headers.filename("ｌｏｇｇ.txt") == "logg.txt"
     assert len(headers.filename("a" * 300 + ".log")) == 100 and headers.filename("a" * 300 + ".log").endswith(".log")
+
+
+def test_a_number_with_no_ascii_digit_in_a_header_value_is_still_found():
+    """A subject or name whose number is written without a single ASCII digit (another script's
+    digits, full-width or superscript forms, character references, backslash, quoted-printable
+    and URL escapes, base64 of any of them in an encoded word or bare) is redacted all the same; a
+    value with no digit of any kind and no escape is written as it is."""
+    import base64
+
+    fullwidth = "".join(chr(0xFF10 + int(d)) for d in FNR)
+    disguises = [
+        fullwidth,
+        "".join(chr(0x0660 + int(d)) for d in FNR),  # Arabic-Indic
+        "".join("⁰¹²³⁴⁵⁶⁷⁸⁹"[int(d)] for d in FNR),
+        "".join(f"&#{ord(d)};" for d in FNR),
+        "".join(f"&#x{ord(d):x};" for d in FNR),
+        "".join(f"\\u{ord(d):04x}" for d in FNR),
+        "".join(f"={ord(d):02X}" for d in FNR),
+        "".join(f"%{ord(d):02x}" for d in FNR),
+        f"=?utf-8?b?{base64.b64encode(FNR.encode()).decode()}?=",
+        f"=?utf-8?b?{base64.b64encode(fullwidth.encode()).decode()}?=",
+        base64.b64encode(fullwidth.encode("utf-16-le")).decode(),  # UTF-16 without a NUL byte
+    ]
+    for disguise in disguises:
+        value = f"Pasient {disguise} har fått feil svar"
+        assert headers.contains_identity_number(value), disguise
+        assert disguise not in headers.text(value) and "[fnr fjernet]" in headers.text(value), disguise
+        assert headers.msg_ids([f"{disguise}@sykehus.example"]) == [], disguise
+    plain = "Feil i dokumentdeling på XCA-gatewayen – «kritisk»"
+    assert headers.text(plain) == plain

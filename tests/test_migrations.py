@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlmodel import SQLModel
 
 from conftest import Sakspost, incident_mail
@@ -69,11 +69,56 @@ def test_a_previous_release_registry_is_refused_then_upgraded_with_its_cases(url
 def test_the_models_and_the_migrations_agree(url):
     """Every table, column, type and index of the models is made by the migrations, and nothing else:
     a model changed without a migration (`alembic revision --autogenerate`) fails this test."""
-    engine = open_engine(url)  # an empty registry: made by the migrations
+    engine = open_engine(url, create=False)
+    with engine.begin() as conn:  # an empty registry, made by running every migration
+        assert schema.migrate(conn) == schema.head()
     with engine.connect() as conn:
         assert schema.state(conn) == "current"
         assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
     engine.dispose()
+
+
+def described(engine) -> dict:
+    """Everything an inspector reads of ENGINE's schema, with the version table's rows."""
+    seen = inspect(engine)
+    out = {}
+    for table in sorted(seen.get_table_names()):
+        out[table] = {
+            "columns": [(c["name"], str(c["type"]), c["nullable"], str(c.get("default")), c.get("autoincrement"))
+                        for c in seen.get_columns(table)],
+            "primary key": seen.get_pk_constraint(table),
+            "foreign keys": sorted(map(repr, seen.get_foreign_keys(table))),
+            "indexes": sorted(map(repr, seen.get_indexes(table))),
+            "unique": sorted(map(repr, seen.get_unique_constraints(table))),
+            "checks": sorted(map(repr, seen.get_check_constraints(table))),
+        }
+    with engine.connect() as conn:
+        out["versions"] = conn.execute(text("select version_num from alembic_version")).all()
+    return out
+
+
+@pytest.fixture
+def second_url(url, request, tmp_path):
+    if url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path}/second.db"
+    return request.getfixturevalue("pg_database_2")
+
+
+def test_an_empty_registry_made_by_create_all_is_the_one_the_migrations_make(url, second_url):
+    """`run` on an empty database makes the models' tables and stamps them with the head
+    revision instead of running every migration: every table, column, type, default, key, index
+    and constraint, and the revision, are what the migrations make."""
+    created = open_engine(url)  # an empty registry: create_all and stamp
+    migrated = open_engine(second_url, create=False)
+    with migrated.begin() as conn:
+        schema.migrate(conn)
+    made, expected = described(created), described(migrated)
+    assert made == expected
+    assert made["versions"] == [(schema.head(),)] and "rateevent" in made
+    with created.connect() as conn:
+        assert schema.state(conn) == "current"
+    for e in (created, migrated):
+        e.dispose()
 
 
 def test_run_makes_an_empty_registry_and_refuses_a_newer_one(sakspost):

@@ -8,7 +8,7 @@ from email import message_from_bytes, policy
 from types import SimpleNamespace
 
 from daemon.config import parse
-from daemon.outbound.render import Renderer
+from daemon.outbound.render import WIRE, Renderer
 from daemon.registry.tokens import Tokens
 from test_pii import first_number
 
@@ -140,7 +140,7 @@ def _with_mime_classes(renderer, name, context, *, to, cc, case_id, in_reply_to,
     refs = list(dict.fromkeys([*references, in_reply_to]))
     for header, value in [
         ("From", formataddr((identity.name, identity.address))), ("To", ", ".join(to)), ("Cc", ", ".join(cc)),
-        ("Subject", headers.guard("Subject", subject)), ("Date", formatdate(localtime=True)),
+        ("Subject", stdlib_header(headers.guard("Subject", subject))), ("Date", formatdate(localtime=True)),
         ("Message-ID", f"<{renderer.tokens.message_id(case_id)}>"), ("In-Reply-To", f"<{in_reply_to}>"),
         ("References", " ".join(f"<{r}>" for r in refs)), ("Auto-Submitted", "auto-replied"),
         ("X-Auto-Response-Suppress", "All"), ("Content-Language", "nb"), ("X-Sakspost-Case", case_id),
@@ -148,6 +148,15 @@ def _with_mime_classes(renderer, name, context, *, to, cc, case_id, in_reply_to,
         if value:
             msg[header] = value
     return msg.as_bytes(policy=render.WIRE)
+
+
+def stdlib_header(value):
+    """A guarded header value as the stdlib would write it: one to be encoded as an `email.header.Header`."""
+    from email.header import Header
+
+    from daemon.outbound import headers
+
+    return Header(value, headers.UTF8_HEADER) if isinstance(value, headers.Encoded) else value
 
 
 def test_a_mail_is_written_byte_for_byte_as_the_stdlib_mime_classes_write_it(tmp_path, monkeypatch):
@@ -161,7 +170,7 @@ def test_a_mail_is_written_byte_for_byte_as_the_stdlib_mime_classes_write_it(tmp
     renderer = _renderer(tmp_path)
     counter = itertools.count()
     monkeypatch.setattr(render, "_boundary", lambda: f"=_{next(counter):024x}")
-    monkeypatch.setattr(render, "formatdate", lambda localtime=True: "Tue, 01 Dec 2026 10:00:00 +0100")
+    monkeypatch.setattr(render, "_date", lambda: "Tue, 01 Dec 2026 10:00:00 +0100")
     monkeypatch.setattr(renderer.tokens, "message_id", lambda case_id: f"{case_id}.fixed@saksregister.example")
     from email import utils
     monkeypatch.setattr(utils, "formatdate", lambda localtime=True: "Tue, 01 Dec 2026 10:00:00 +0100")
@@ -263,3 +272,39 @@ def test_a_long_ascii_header_is_folded_as_the_stdlib_folds_it():
             value += rng.choice(separators)
         assert _fold_ascii(name, value, 78, "\r\n") == header.Header(value, header_name=name).encode(
             linesep="\r\n", maxlinelen=78), (name, value)
+
+
+def test_a_non_ascii_header_is_encoded_as_the_stdlib_encodes_it():
+    """A subject or name that is not plain ASCII is written as the base64 encoded words, folded,
+    that `email.header.Header` with our UTF-8 charset makes of it: characters of one to four bytes,
+    words cut where a character would not fit, short and very long values."""
+    import random
+    from email import header
+
+    from daemon.outbound import headers
+
+    rng = random.Random(6)
+    alphabet = ["a", "Z", " ", "-", ":", "[", "]", "æ", "ø", "å", "Å", "é", "€", "\u2013", "\u202f", "中", "😀", "=?",
+                "SAK-2026-000001", "Feil i dokumentdeling", "=?utf-8?q?=0D=0A?="]
+    values = ["æ", "ø" * 24, "ø" * 25, "a" * 47 + "ø", "a" * 46 + "😀", "😀" * 12, "😀" * 13]
+    values += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 60))) for _ in range(3000)]
+    for value in values:
+        expected = header.Header(value, headers.UTF8_HEADER).encode(linesep="\r\n", maxlinelen=78)
+        assert headers.encoded_words(value) == expected, value
+        line = WIRE.fold_binary("Subject", headers.Encoded(value))
+        assert line == f"Subject: {expected}\r\n".encode("ascii")
+
+
+def test_the_date_header_is_the_local_time_of_sending():
+    """Our Date header is what `formatdate(localtime=True)` says at that second."""
+    import time
+    from email.utils import formatdate
+
+    from daemon.outbound import render
+
+    for _ in range(3):
+        before = formatdate(localtime=True)
+        got = render._date()
+        after = formatdate(localtime=True)
+        assert got in (before, after)
+        time.sleep(0.4)

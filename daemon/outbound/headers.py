@@ -12,6 +12,7 @@ of In-Reply-To and References; an attachment's name is reduced to a safe file na
 
 from __future__ import annotations
 
+import base64
 import functools
 import re
 import unicodedata
@@ -51,9 +52,16 @@ def msg_ids(values, *, ours: bool = False) -> list[str]:
     out = []
     for value in values:
         value = (value or "").strip().strip("<>")
-        if is_msg_id(value) and (ours or not contains_identity_number(value)) and value not in out:
+        if (is_msg_id(value) if ours else _their_msg_id(value)) and value not in out:
             out.append(value)
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _their_msg_id(value: str) -> bool:
+    """Whether VALUE, a sender's Message-ID, may be written: valid, and no identity number in it.
+    Remembered: a thread's ids come again in In-Reply-To and References of every answer."""
+    return is_msg_id(value) and not contains_identity_number(value)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -63,7 +71,7 @@ def text(value: str) -> str:
     return without_controls(redact_identity_numbers(value or ""))
 
 
-def guard(name: str, value) -> str | Header:
+def guard(name: str, value) -> str:
     """The value to write for header NAME given VALUE, or "" to leave the header out. Address
     headers take a list of addresses or (name, address) pairs, Message-ID headers a list of ids;
     any other header takes a string."""
@@ -82,7 +90,33 @@ def guard(name: str, value) -> str | Header:
     if key in OUR_OWN:  # values we make, never a sender's: only kept to one line
         return without_controls(str(value))
     value = text(str(value))
-    return value if _plain(value) else Header(value, UTF8_HEADER)
+    return value if _plain(value) else Encoded(value)
+
+
+class Encoded(str):
+    """A header value to be written as RFC 2047 encoded words (`encoded_words`)."""
+
+
+# UTF-8 bytes in one encoded word: what `email.header.Header(value, UTF8_HEADER)` puts on a line
+# of 78 (and 77 after the continuation space): 78 - 12 (`=?utf-8?b?` and `?=`) base64 characters
+BYTES_PER_WORD = 48
+
+
+def encoded_words(value: str, linesep: str = "\r\n") -> str:
+    """VALUE (one line) as base64 encoded words, folded: byte for byte what
+    `Header(value, UTF8_HEADER).encode(linesep=LINESEP, maxlinelen=78)` makes of it, which
+    measures the line again for every character it adds (a test holds the two equal)."""
+    data = value.encode("utf-8")
+    words, start = [], 0
+    while start < len(data):
+        end = start + BYTES_PER_WORD
+        if end < len(data):
+            while data[end] & 0xC0 == 0x80:  # not inside a character: back to where it begins
+                end -= 1
+        words.append(data[start:end])
+        start = end
+    return (linesep + " ").join(
+        f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
 
 
 def _plain(value: str) -> bool:
@@ -91,6 +125,7 @@ def _plain(value: str) -> bool:
     return value.isascii() and "=?" not in value
 
 
+@functools.lru_cache(maxsize=4096)
 def _mailbox(name: str, address: str) -> str:
     if "=?" not in name:  # formataddr quotes what needs quoting and encodes what is not ASCII
         return formataddr((name, address))

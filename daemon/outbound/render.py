@@ -42,6 +42,8 @@ class _Wire(Compat32):
     away; anything else (long, non-ASCII, a Header object) goes the whole way."""
 
     def fold_binary(self, name, value):
+        if isinstance(value, guarded.Encoded):
+            return f"{name}: {guarded.encoded_words(value, self.linesep)}{self.linesep}".encode("ascii")
         if isinstance(value, str) and value.isascii() and "\n" not in value and "\r" not in value:
             if len(name) + len(value) + 2 <= self.max_line_length:
                 return f"{name}: {value}{self.linesep}".encode("ascii")
@@ -189,12 +191,46 @@ def _attachment(att) -> bytes:
     return part.as_bytes(policy=WIRE)
 
 
+_last_date: tuple[int, str] = (0, "")
+
+
+def _date() -> str:
+    """`formatdate(localtime=True)`: the Date header, which names whole seconds. Made once a
+    second, not for every mail (the local time zone is worked out again on every call)."""
+    global _last_date
+    now = int(time.time())
+    second, text = _last_date
+    if second != now:
+        text = formatdate(now, localtime=True)
+        _last_date = (now, text)
+    return text
+
+
 def _boundary() -> str:
     """A random MIME boundary. Letting the generator pick one costs a regex compiled per mail
     to prove the boundary absent from the body; 96 random bits cannot be guessed into a body,
     "=_" never occurs in a quoted-printable or base64 part, and the Content-Type header that
     carries it still fits on one line (no folding to work out)."""
     return "=_" + secrets.token_hex(12)
+
+
+class _Loader(FileSystemLoader):
+    """Templates from the directory, each looked at on disk at most every TEMPLATE_CHECK_SECONDS:
+    Jinja asks whether a template is up to date (a `stat`) every time one is included, and every
+    acknowledgement includes the signature; an operator's edit is still taken up within those
+    seconds."""
+
+    def get_source(self, environment, template):
+        source, filename, uptodate = super().get_source(environment, template)
+        checked = [time.monotonic(), True]
+
+        def seldom_checked() -> bool:
+            now = time.monotonic()
+            if now - checked[0] >= TEMPLATE_CHECK_SECONDS:
+                checked[:] = [now, uptodate()]
+            return checked[1]
+
+        return source, filename, seldom_checked
 
 
 @dataclass(frozen=True)
@@ -212,7 +248,7 @@ class Renderer:
         self.tokens = tokens
         self.language = language
         self.env = Environment(
-            loader=FileSystemLoader(str(config.templates_dir)),
+            loader=_Loader(str(config.templates_dir)),
             undefined=StrictUndefined,
             autoescape=select_autoescape(["html"]),
             keep_trailing_newline=True,
@@ -291,7 +327,7 @@ class Renderer:
             ("Cc", cc),
             ("Reply-To", [reply_to] if reply_to else []),
             ("Subject", subject),
-            ("Date", formatdate(localtime=True)),
+            ("Date", _date()),
             ("Message-ID", [message_id]),
             ("In-Reply-To", [in_reply_to] if in_reply_to else []),
             ("References", [*references, *([in_reply_to] if in_reply_to else [])]),

@@ -70,10 +70,15 @@ _FOLD = _Fold()
 
 # A digit that is not ASCII: any decimal digit (Unicode Nd), and the characters with a digit
 # value that are not decimal (superscripts, circled, parenthesised; Unicode 14, checked by a test).
-_OTHER_DIGIT = re.compile(
-    r"(?![0-9])\d|[\u00b2\u00b3\u00b9\u1369-\u1371\u19da\u2070\u2074-\u2079\u2080-\u2089\u2460-\u2468"
+_DIGIT_VALUED = (
+    r"[\u00b2\u00b3\u00b9\u1369-\u1371\u19da\u2070\u2074-\u2079\u2080-\u2089\u2460-\u2468"
     r"\u2474-\u247c\u2488-\u2490\u24ea\u24f5-\u24fd\u24ff\u2776-\u277e\u2780-\u2788\u278a-\u2792"
     r"\U00010a40-\U00010a43\U00010e60-\U00010e68\U00011052-\U0001105a\U0001f100-\U0001f10a]")
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d|" + _DIGIT_VALUED)
+# What the literal view needs to find anything (a digit of any kind), and what the escaped view
+# needs (the first character of every escape `_ESCAPE` reads)
+_ANY_DIGIT = re.compile(r"\d|" + _DIGIT_VALUED)
+_ESCAPE_START = re.compile(r"[&\\=%]")
 
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
@@ -87,21 +92,28 @@ def fold_digits(text: str) -> str:
 
 
 def _numbers_in(view: str):
-    """(start, end, digits) of each valid number in VIEW (already folded)."""
+    """(start, end, digits) of each valid number in VIEW (already folded): 11 digits from the
+    start of a group of digits to the end of one, in a run of them."""
     for run in _RUN.finditer(view):
-        if run.end() - run.start() < 11:
+        start, end = run.span()
+        if end - start < 11:
             continue
-        groups = [(g.start(), g.end()) for g in _GROUP.finditer(view, run.start(), run.end())]
-        for i in range(len(groups)):
-            total = 0
-            for j in range(i, len(groups)):
-                total += groups[j][1] - groups[j][0]
-                if total >= 11:
-                    break
-            if total == 11:
-                digits = "".join(view[b:e] for b, e in groups[i:j + 1])
+        groups = [g.span() for g in _GROUP.finditer(view, start, end)]
+        through: dict[int, int] = {}  # digits counted through group j: j
+        total = 0
+        for j, (b, e) in enumerate(groups):
+            total += e - b
+            through[total] = j
+        if total < 11:
+            continue
+        before = 0
+        for i, (b, e) in enumerate(groups):
+            j = through.get(before + 11)
+            if j is not None:
+                digits = "".join(view[x:y] for x, y in groups[i:j + 1])
                 if is_identity_number(digits):
-                    yield groups[i][0], groups[j][1], digits
+                    yield b, groups[j][1], digits
+            before += e - b
 
 
 def _decoded(match: re.Match) -> str:
@@ -151,11 +163,13 @@ def _escaped_view(text: str):
 
 
 def _bytes_text(data: bytes) -> list[str]:
+    """DATA read as Latin-1, UTF-8 and, when it could hold 11 of them, UTF-16 (ASCII digits in
+    UTF-16 have a NUL byte each; full-width and other scripts' digits have none)."""
     texts = [data.decode("latin-1")]
-    if b"\x00" in data:
-        texts += [data.decode("utf-16-le", "replace"), data.decode("utf-16-be", "replace")]
-    else:
+    if b"\x00" not in data:
         texts.append(data.decode("utf-8", "replace"))
+    if len(data) >= 22:
+        texts += [data.decode("utf-16-le", "replace"), data.decode("utf-16-be", "replace")]
     return texts
 
 
@@ -174,8 +188,9 @@ def _base64_spans(text: str):
 
 
 def _decoded_holds_number(text: str) -> bool:
-    """Whether text decoded from base64 holds a number (literally: no escapes inside base64)."""
-    if sum(map(text.count, _ASCII_DIGITS)) < 11:
+    """Whether text decoded from base64 holds a number (literally: no escapes inside base64), in
+    digits of any script or form (folded before they are counted)."""
+    if sum(map(text.count, _ASCII_DIGITS)) < 11 and (text.isascii() or len(_ANY_DIGIT.findall(text)) < 11):
         return False
     return next(_numbers_in(fold_digits(text)), None) is not None
 
@@ -184,8 +199,8 @@ def _spans(text: str) -> list[tuple[int, int, str]]:
     """Spans of TEXT holding a valid number, merged, in order, with the number's digits."""
     if not text:
         return []
-    found = list(_numbers_in(fold_digits(text)))
-    escaped = _escaped_view(text)
+    found = list(_numbers_in(fold_digits(text))) if _ANY_DIGIT.search(text) else []
+    escaped = _escaped_view(text) if _ESCAPE_START.search(text) else None
     if escaped is not None:
         view, starts, ends = escaped
         found += [(starts[b], ends[e - 1], digits) for b, e, digits in _numbers_in(view)]

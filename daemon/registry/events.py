@@ -30,6 +30,10 @@ _KEY = "sakspost_case_events"
 _ACKNOWLEDGING = {"acknowledgement", "citizen_receipt"}
 
 
+_ACTIONS = frozenset({"opened", "escalation_impossible", "escalated_to_nhn", "mail_queued", "state_changed",
+                      "automatic_mail_received"})  # the only audit actions that can be an event
+
+
 def _event_of(row: dict) -> str | None:
     action = row["action"]
     if action in ("opened", "escalation_impossible", "escalated_to_nhn"):
@@ -55,7 +59,7 @@ def _collect(session) -> None:
         return
     found = []
     for row in pending.events:
-        name = _event_of(row)
+        name = _event_of(row) if row["action"] in _ACTIONS else None
         if name is None:
             continue
         case = session.identity_map.get(session.identity_key(Case, row["case_id"]))

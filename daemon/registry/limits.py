@@ -14,24 +14,61 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Integer, bindparam, delete, func, insert, select, type_coerce
 from sqlmodel import Session
 
 from . import sql
-from .models import RateEvent, row_values, utcnow
+from .models import RateEvent, utcnow
 
 AUTO_MAIL = "auto_mail"
 NEW_CASE = "new_case"
 WINDOW = timedelta(hours=1)
 _EVENTS = RateEvent.__table__
-_COUNT = sql.Prepared(lambda: select(func.count()).select_from(_EVENTS).where(
-    _EVENTS.c.kind == bindparam("kind"), _EVENTS.c.address == bindparam("address"),
-    _EVENTS.c.at > bindparam("since")))
+
+
+def _counted(kind, address, since):
+    return select(func.count()).select_from(_EVENTS).where(
+        _EVENTS.c.kind == kind, _EVENTS.c.address == address, _EVENTS.c.at > since)
+
+
+_COUNT = sql.Prepared(lambda: _counted(bindparam("kind"), bindparam("address"), bindparam("since")))
+# One statement: the event is inserted only if the hour holds fewer than the limit (the count
+# reads the index on kind, address and at).
+_TAKE = sql.Prepared(lambda: insert(_EVENTS).from_select(
+    ["kind", "address", "at"],
+    select(type_coerce(bindparam("kind"), _EVENTS.c.kind.type),
+           type_coerce(bindparam("address"), _EVENTS.c.address.type),
+           type_coerce(bindparam("at"), _EVENTS.c.at.type))
+    .where(_counted(bindparam("kind2"), bindparam("address2"), bindparam("since")).scalar_subquery()
+           < type_coerce(bindparam("limit"), Integer))))
 
 
 def exempt(config, address: str) -> bool:
     """Whether ADDRESS is one of those the caps never apply to."""
     address = (address or "").lower()
+    known = _known(config)
+    got = known.get(address)
+    if got is None:
+        if len(known) >= 10_000:
+            known.clear()
+        got = known[address] = _exempt(config, address)
+    return got
+
+
+_ANSWERS: dict[int, tuple[object, dict[str, bool]]] = {}
+
+
+def _known(config) -> dict[str, bool]:
+    """What `exempt` has answered for CONFIG (a configuration is read once and not changed)."""
+    entry = _ANSWERS.get(id(config))
+    if entry is None or entry[0] is not config:
+        if len(_ANSWERS) >= 8:
+            _ANSWERS.clear()
+        entry = _ANSWERS[id(config)] = (config, {})
+    return entry[1]
+
+
+def _exempt(config, address: str) -> bool:
     domain = address.rpartition("@")[2]
     listed = {e.lower().lstrip("@") for e in (*config.limits.exempt_senders, *config.citizen.no_reply_senders)}
     if address in listed or domain in listed or address == config.notify.address.lower():
@@ -52,10 +89,12 @@ def take(session, config, kind: str, address: str, now: datetime | None = None) 
         return True
     limit = config.limits.auto_mails_per_hour if kind == AUTO_MAIL else config.limits.new_cases_per_hour
     now = now or utcnow()
-    if recent(session, kind, address, now) >= limit:
-        return False
-    sql.insert_row(session, RateEvent, row_values(RateEvent, kind=kind, address=address.lower(), at=now))
-    return True
+    address = address.lower()
+    cursor = _TAKE.run(session, {"kind": kind, "address": address, "at": now, "kind2": kind,
+                                 "address2": address, "since": now - WINDOW, "limit": limit})
+    taken = cursor.rowcount == 1
+    cursor.close()
+    return taken
 
 
 def forget_old(engine, now: datetime | None = None) -> int:

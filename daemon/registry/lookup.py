@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import re
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from ..config import without_plus
@@ -30,8 +31,12 @@ def involved_actors(session: Session, config, case: Case) -> list[str]:
     """The ids of the actors involved in CASE: this organisation, the lead, the owner and the
     answering actor of a citizen case, and every working-group member and vendor."""
     ids = [config.identity.actor, case.lead_actor, case.owner_actor, case.answering_actor]
-    ids += [row.actor_id for row in session.exec(select(CaseActor).where(CaseActor.case_id == case.id))]
+    ids += [actor_id for (actor_id,) in _ACTORS_OF.all(session, {"case_id": case.id})]
     return [i for i in dict.fromkeys(ids) if i]
+
+
+_CASE_ACTORS = CaseActor.__table__
+_ACTORS_OF = Prepared(lambda: select(_CASE_ACTORS.c.actor_id).where(_CASE_ACTORS.c.case_id == bindparam("case_id")))
 
 
 def takes_part(session: Session, config, case: Case, address: str) -> bool:
@@ -50,7 +55,7 @@ def takes_part(session: Session, config, case: Case, address: str) -> bool:
     if (case.escalated_at or case.nhn_reference) and config.is_nhn_sender(address):
         return True
     if case.kind == "citizen_form":
-        form = session.get(CitizenForm, case.id)
+        form = sql.get(session, CitizenForm, case.id)
         if form is not None and address in {(form.reply_address or "").lower(), (form.email or "").lower()}:
             return True
     return False

@@ -1,8 +1,9 @@
-"""The registry's schema: made and upgraded by the Alembic migrations in `daemon/migrations/`,
-never by `create_all`.
+"""The registry's schema: upgraded by the Alembic migrations in `daemon/migrations/`.
 
-Decides what a command may do with the database it is given. An empty database is brought to the
-newest revision (so `sakspost run` on a fresh install needs no other step); one at the newest
+Decides what a command may do with the database it is given. An empty database gets the models'
+tables (`create_all`) stamped with the newest revision, as Alembic's `stamp` writes it, without
+loading Alembic or running every migration (so `sakspost run` on a fresh install needs no other
+step; a test holds that this makes the schema the migrations make); one at the newest
 revision is used; one that is behind (or was made by the release before migrations, which has
 tables but no revision) is refused with the command that upgrades it, `sakspost db upgrade`; one
 ahead of this release (a newer release upgraded it) is refused too. Upgrading takes a lock first
@@ -15,12 +16,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from sqlalchemy import inspect, text
+from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 BASELINE = "0001"  # the schema of the release before migrations, made by create_all
 _LOCK_KEY = 0x5A4B5350  # PostgreSQL advisory lock: one upgrade at a time
+# Alembic's own version table (alembic.runtime.migration), made here without loading Alembic
+_VERSION = Table("alembic_version", MetaData(), Column("version_num", String(32), nullable=False),
+                 PrimaryKeyConstraint("version_num", name="alembic_version_pkc"))
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +78,16 @@ def newest_file() -> str:
 
 def ensure(engine: Engine) -> None:
     """Make an empty database's schema; accept a current one; refuse any other (SchemaError).
-    A current one is recognised by one query, so a command that opens the registry (every
-    `ingest` an MTA pipes a mail to) does not load Alembic."""
+    A current one is recognised by one query and an empty one made without Alembic, so a
+    command that opens the registry (every `ingest` an MTA pipes a mail to) does not load it."""
     with engine.connect() as conn:
         if _has_version_table(conn):
             row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
             if row is not None and row[0] == newest_file():
                 return
-        found = state(conn)
+            found = state(conn)
+        else:
+            found = "behind" if _has_tables(conn) else "empty"
     if found == "current":
         return
     if found == "empty":
@@ -91,13 +97,18 @@ def ensure(engine: Engine) -> None:
 
 
 def upgrade(engine: Engine, *, only_if_empty: bool = False) -> tuple[str | None, str]:
-    """Bring the schema to the newest revision under a lock; return (revision before, after). A
-    database made before migrations is recognised as the baseline and upgraded from there."""
+    """Bring the schema to the newest revision under a lock; return (revision before, after). An
+    empty database is made by `create`; one made before migrations is recognised as the baseline
+    and upgraded from there."""
     with engine.begin() as conn:  # BEGIN IMMEDIATE on SQLite: the write lock, held to the end
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        if not _has_tables(conn) and (not _has_version_table(conn) or revision(conn) is None):
+            after = create(conn)
+            log.info("registry schema %s: (empty) -> %s", engine.url.render_as_string(hide_password=True), after)
+            return None, after
         before = revision(conn)
-        if only_if_empty and (before is not None or _has_tables(conn)):
+        if only_if_empty:
             return before, before  # another process made it meanwhile; `ensure` is asked again at start
         from alembic import command
 
@@ -111,6 +122,29 @@ def upgrade(engine: Engine, *, only_if_empty: bool = False) -> tuple[str | None,
             log.info("registry schema %s: %s -> %s", engine.url.render_as_string(hide_password=True),
                      before or "(empty)", after)
         return before, after
+
+
+def create(connection: Connection) -> str:
+    """Make the schema in an empty database: the models' tables, and the version table holding
+    the newest revision (what `alembic stamp head` writes). Returns that revision."""
+    from sqlmodel import SQLModel
+
+    from . import models  # noqa: F401  (registers the tables)
+
+    SQLModel.metadata.create_all(connection)
+    _VERSION.create(connection, checkfirst=True)
+    newest = newest_file()
+    connection.execute(_VERSION.insert().values(version_num=newest))
+    return newest
+
+
+def migrate(connection: Connection) -> str:
+    """Run every migration on CONNECTION's empty database, as `create` would not (for the test
+    that the two agree); returns the revision reached."""
+    from alembic import command
+
+    command.upgrade(alembic_config(connection), "head")
+    return revision(connection)
 
 
 def new_revision(engine: Engine, message: str) -> Path:
