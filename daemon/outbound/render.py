@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from email import encoders
 from email.charset import QP, Charset
-from email.header import Header
 from email.mime.nonmultipart import MIMENonMultipart
 from email.policy import Compat32
 from email.utils import formatdate

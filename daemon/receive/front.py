@@ -2,7 +2,7 @@
 
 Decides nothing about a message; it speaks the protocol (`protocol.py`), refuses a recipient
 no `[[address]]` serves (`550 5.1.1` at RCPT), parses what it received (as the parse helper
-would: `daemon/parse.py`) and hands the message over
+would: `daemon/parse/`) and hands the message over
 its link (`link.py`) to the daemon, which stores it; the `250` (or the `451`, if the daemon
 could not store it) goes out only when the daemon has answered. It never opens the registry
 and imports nothing of it, so it stays small.
