@@ -162,13 +162,22 @@ def _mail_text(data: bytes, depth: int) -> Extracted:
     return Extracted("mail", "\n".join(texts), complete, reason)
 
 
+def takes_time(att) -> bool:
+    """Is ATT (with `filename`, `content_type`, `data`) a PDF or a forwarded mail that may hold
+    one: what `extract` may need a child process for?"""
+    kind = kind_of(att.filename or "", att.content_type or "", att.data)
+    if kind == "pdf":  # one without an end-of-file marker is refused at once (`pdf_text`)
+        tail = att.data[-PDF_TAIL:]
+        return b"%%EOF" in tail or b"startxref" in tail
+    return kind == "mail" and b"%PDF" in att.data
+
+
 def prepare(items) -> None:
-    """Read the PDFs among ITEMS (attachments, with `filename`, `content_type`, `data`), forwarded
-    mails' included, so that `extract` later finds them read: the pipeline calls this before its
-    write transaction, which must never wait for a child process (issue 15)."""
+    """Read ITEMS (attachments that `takes_time`), so that `extract` later finds their PDFs read:
+    the pipeline calls this before its write transaction, which must never wait for a child
+    process (issue 15)."""
     for att in items:
-        if kind_of(att.filename or "", att.content_type or "", att.data) in ("pdf", "mail"):
-            extract(att.filename or "", att.content_type or "", att.data)
+        extract(att.filename or "", att.content_type or "", att.data)
 
 
 _READ: "OrderedDict[bytes, Extracted]" = OrderedDict()  # the last PDFs read, by SHA-256

@@ -139,10 +139,11 @@ def process_batch(rt, ids: list[int], transaction_seconds: float = TRANSACTION_S
     the whole transaction is rolled back and its messages are applied again, each in its own
     savepoint, so the one that fails is dead-lettered and the others go on as before."""
     outcome: dict[int, str] = {}
-    with rt.writer.away():  # slow work outside any transaction: parsing, reading attachments
-        parsed = rt.parsers.collect(rt.engine, ahead or Ahead(list(ids)))
-        for mail in parsed.values():
-            attachments.prepare(mail.attachments)
+    parsed = rt.parsers.collect(rt.engine, ahead or Ahead(list(ids)))  # bounded (`daemon.parse`)
+    to_read = [att for mail in parsed.values() for att in mail.attachments if attachments.takes_time(att)]
+    if to_read:  # read before any transaction; meanwhile the writer's own thread stores for receivers
+        with rt.writer.away():
+            attachments.prepare(to_read)
     rows = _read_rows(rt.engine, ids)
     waiting = list(ids)
     while waiting:
