@@ -24,8 +24,18 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 
 
 class RedactingFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return redact_identity_numbers(super().format(record), "[fnr]")
+    """The text format, with the message, a traceback and a stack redacted: the time, level and
+    logger's name, which are ours, are not scanned."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = redact_identity_numbers(record.message, "[fnr]")
+        return super().formatMessage(record)
+
+    def formatException(self, ei) -> str:
+        return redact_identity_numbers(super().formatException(ei), "[fnr]")
+
+    def formatStack(self, stack_info: str) -> str:
+        return redact_identity_numbers(super().formatStack(stack_info), "[fnr]")
 
 
 class JsonFormatter(logging.Formatter):
