@@ -241,10 +241,11 @@ class OutboxMail(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
     claimed_at: datetime | None = None
-    claimed_by: str = Field(default="", sa_column_kwargs={"server_default": ""})  # the instance delivering it
     last_error: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    # the instance delivering it (issue 15); last, where migration 0005 added it
+    claimed_by: str = Field(default="", sa_column_kwargs={"server_default": ""})  # the instance delivering it
 
 
 class MailboxState(SQLModel, table=True):

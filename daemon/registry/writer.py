@@ -102,11 +102,18 @@ class Writer:
     def store_now(self, items: list[Incoming]) -> list[Stored | StorageError]:
         """Commit ITEMS together on the caller's thread, in a turn, for a receiver with nobody
         waiting on a socket (`ingest`'s files, a mailbox's messages); what became of each."""
-        with self._storing_turn():
-            try:
-                stored = self._store_group(self.engine, items)
-            except StorageError as exc:
-                return [exc] * len(items)
+        with self._changed:
+            self._urgent += len(items)  # waiting, like a receiver's: the next turn is ours
+        try:
+            with self._storing_turn():
+                try:
+                    stored = self._store_group(self.engine, items)
+                except StorageError as exc:
+                    return [exc] * len(items)
+        finally:
+            with self._changed:
+                self._urgent -= len(items)
+                self._changed.notify_all()
         if self.stored is not None:
             self.stored.set()
         return stored
