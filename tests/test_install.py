@@ -45,7 +45,8 @@ def test_the_wheel_installs_a_working_daemon(venv, tmp_path):
                   env=env).stdout.decode().strip()
     assert f"templates: {purelib}/daemon/share/templates" in checked.stdout.decode()
     for shipped in ("daemon/share/config/sakspost.toml", "daemon/share/systemd/sakspost.service",
-                    "daemon/migrations/versions/0001_baseline.py"):
+                    "daemon/migrations/versions/0001_baseline.py", "daemon/share/templates/nb/acknowledgement.txt",
+                    "daemon/share/templates/en/acknowledgement.txt"):  # English beside bokmål
         assert (venv / purelib.removeprefix(str(venv) + "/") / shipped).is_file(), shipped
     example = run(venv / "bin" / "python", "-c", "import sys; from daemon import config; "
                   "print(config.load(sys.argv[1]).metrics)", f"{purelib}/daemon/share/config/sakspost.toml", env=env)
