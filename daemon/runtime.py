@@ -34,6 +34,8 @@ class Runtime:
     wake_sender: threading.Event = field(default_factory=threading.Event)
     # set while the pipeline has nothing waiting; the sender defers to it (see app.SENDER_DEFER)
     pipeline_idle: threading.Event = field(default_factory=_set_event)
+    # set while the pipeline has a backlog (a burst): the sender gives way to it
+    pipeline_behind: threading.Event = field(default_factory=threading.Event)
     parsers: Parsers = field(default_factory=lambda: Parsers(enabled=False))
     # this process among others sharing the registry: its leases and its outbox claims
     instance: str = field(default_factory=new_instance_id)

@@ -297,9 +297,11 @@ def send_due(rt, stopping: threading.Event | None = None) -> dict[int, str]:
             break
         for n, outbox_id in enumerate(ids):
             # a batch ends between two mails when the daemon stops, and after GIVE_WAY mails
-            # while receivers have messages waiting to be stored (a burst): registering them
-            # goes first (the outgoing runner comes back when the pipeline is idle, or soon)
-            if (stopping is not None and stopping.is_set()) or (n >= GIVE_WAY and rt.writer.waiting()):
+            # during a burst (receivers have messages waiting to be stored, or the pipeline has
+            # a backlog): registering them goes first (the outgoing runner comes back when the
+            # pipeline is idle, or soon); at a steady rate it is neither, and nothing waits
+            if (stopping is not None and stopping.is_set()) or (
+                    n >= GIVE_WAY and (rt.writer.waiting() or rt.pipeline_behind.is_set())):
                 release(rt, ids[n:])
                 return results
             try:

@@ -43,6 +43,7 @@ log = logging.getLogger("sakspost.pipeline")
 MAX_CLAIMS = 5
 MAX_TEXT = 1_000_000
 TRANSACTION_SECONDS = 0.02
+BEHIND = 10  # messages claimed at once that say the pipeline has a backlog (a burst)
 
 
 _TABLE = Message.__table__
@@ -232,6 +233,10 @@ def run_until_empty(rt, transaction_seconds: float = TRANSACTION_SECONDS) -> dic
         while ids:
             # The next batch is claimed and handed to the parse helper before this one is applied.
             next_ids = claim(rt, rt.config.pipeline.batch_size)
+            if len(next_ids) >= BEHIND:  # a backlog: the outgoing runner gives way (`sender`)
+                rt.pipeline_behind.set()
+            else:
+                rt.pipeline_behind.clear()
             try:
                 next_ahead = rt.parsers.ahead(rt.engine, next_ids)
                 done.update(process_batch(rt, ids, transaction_seconds, ahead))
@@ -240,6 +245,7 @@ def run_until_empty(rt, transaction_seconds: float = TRANSACTION_SECONDS) -> dic
                 raise
             ids, ahead = next_ids, next_ahead
     finally:
+        rt.pipeline_behind.clear()
         rt.pipeline_idle.set()
     rt.writer.store_waiting()  # nothing else to do: all that waits (where this thread serves)
     return done
