@@ -56,8 +56,8 @@ class JsonFormatter(logging.Formatter):
 
 class Repeats(logging.Filter):
     """A warning or error that repeats is written once a WINDOW, with a count: the first one
-    goes out, the same ones after it (same logger, level, message template and exception type)
-    are counted, and the first one after the window says how many there were. A flood of one
+    goes out, the same ones after it (same logger, level, message and exception type) are
+    counted, and the first one after the window says how many there were. A flood of one
     error (a full file table: asyncio's `socket.accept() out of system resource` many times a
     second) costs a line a minute, not a line an event."""
 
@@ -72,7 +72,7 @@ class Repeats(logging.Filter):
         if record.levelno < logging.WARNING:
             return True
         exc = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
-        key = (record.name, record.levelno, str(record.msg), exc)
+        key = (record.name, record.levelno, record.getMessage(), exc)  # the same words, not the same template
         now = time.monotonic()
         with self._lock:
             seen = self._seen.get(key)

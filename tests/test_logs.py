@@ -63,3 +63,11 @@ def test_an_error_that_repeats_is_written_once_a_window_with_a_count(written, mo
     lines = buffer.getvalue().splitlines()
     assert len(lines) == 3
     assert "and 499 more like it" in lines[1]
+
+
+def test_different_errors_with_the_same_wording_are_each_written(written):
+    buffer = written()
+    log = logging.getLogger("sakspost.sender")
+    for outbox_id in range(5):
+        log.error("outbox mail %s to %s failed permanently: %s", outbox_id, "kari@sykehus.example", "550 no")
+    assert len(buffer.getvalue().splitlines()) == 5

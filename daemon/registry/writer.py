@@ -93,10 +93,11 @@ class Writer:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._own_store, name="writer-store", daemon=True)
                 self._thread.start()
-            if self._server is None:
+            server = self._server  # read once: `away` may change it meanwhile
+            if server is None:
                 self._changed.notify_all()
-        if self._server is not None:
-            self._server.set()
+        if server is not None:
+            server.set()
         return future
 
     def store_now(self, items: list[Incoming]) -> list[Stored | StorageError]:
