@@ -9,7 +9,6 @@ import re
 import smtplib
 import sys
 import threading
-from pathlib import Path
 
 from conftest import ROOT, free_port, incident_mail
 from daemon import config as config_mod

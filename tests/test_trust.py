@@ -11,7 +11,7 @@ from __future__ import annotations
 import smtplib
 import threading
 import time
-from email import message_from_bytes, policy
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
