@@ -1,6 +1,8 @@
-"""Logging set-up. Every formatted line, tracebacks included, passes through identity-number
-redaction: a number that reaches a log call by accident (in an exception's message, a subject)
-is written as `[fnr]`, never in full.
+"""Logging set-up. Whatever in a line may carry what a sender wrote (the message, a traceback, a
+stack) passes through identity-number redaction: a number that reaches a log call by accident (in
+an exception's message, a subject) is written as `[fnr]`, never in full. What we write ourselves
+(the time, the level, the logger's name, a case event's ids) is never scanned, so it is never
+mistaken for a number.
 
 Two formats: text (`time level logger: message`), or with `[logging] format = "json"` one JSON
 object a line (`time`, `level`, `logger`, `message`, and the ids a case event carries: `event`,
@@ -39,19 +41,35 @@ class RedactingFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line; identity numbers redacted in every value."""
+    """One JSON object a line. What may carry a sender's words (the message, a traceback, a
+    stack, a field a library adds) has its identity numbers redacted; what we write ourselves
+    (the time, level, logger and the ids of `OWN_FIELDS`) is written as it is: the digits of a
+    time such as `00:01:42.691+00:00` can read as an identity number, and must not be lost."""
+
+    OWN_FIELDS = frozenset({"event", "case_id", "case_ids", "kind", "severity", "latency_seconds"})
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _redacted(record.getMessage()),
         }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value if key in self.OWN_FIELDS else _redacted(value)
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return redact_identity_numbers(json.dumps(entry, ensure_ascii=False, default=str), "[fnr]")
+            entry["exception"] = _redacted(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = _redacted(self.formatStack(record.stack_info))
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def _redacted(value):
+    """VALUE with identity numbers redacted in its text (a value that is no text: as its text)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact_identity_numbers(value if isinstance(value, str) else str(value), "[fnr]")
 
 
 class Repeats(logging.Filter):
