@@ -38,7 +38,10 @@ def write_config(workdir: Path, port: int = 0, extra: str = "") -> Path:
         f'[paths]\nvar_dir = "{workdir}/var"\n\n'
         # the corpus's form gateway sends hundreds of forms an hour, as Helsenorge's does: an operator
         # names it in [limits] exempt_senders, or its forms after the twentieth are held
-        '[limits]\nexempt_senders = ["skjema.saksregister.example"]\n\n' + extra,
+        # and the load is months of mail in minutes: the caps for every sender together
+        # (new_cases_per_hour_total, nhn_forwards_per_hour) would hold most of it for a handler
+        '[limits]\nexempt_senders = ["skjema.saksregister.example"]\n'
+        'new_cases_per_hour_total = 1000000\nnhn_forwards_per_hour = 1000000\n\n' + extra,
         encoding="utf-8",
     )
     return path

@@ -22,6 +22,7 @@ from . import notify
 from .incident import group
 from .incident.workflow import close_verified
 from .pipeline import hooks
+from .pipeline.roles import CLAIM_ONLY, claim_only
 from .receive import link, smtp
 from .runners.clock import ClockRunner
 from .runners.mailboxes import MailboxRunner
@@ -57,6 +58,9 @@ def describe(cfg) -> list[str]:
     else:
         lines.append(f"relay: {cfg.relay.host}:{cfg.relay.port} (starttls={cfg.relay.starttls})")
     lines.append(f"templates: {cfg.templates_dir}")
+    lines.append(f"trust: {CLAIM_ONLY}" if claim_only(cfg) else
+                 f"trust: a sender is proven by {cfg.security.trusted_authserv_id}'s Authentication-Results "
+                 "(aligned dmarc=pass or dkim=pass) or by our reply address; unproven mail in a role waits for #godta")
     if cfg.metrics.listen:
         lines.append(f"metrics: /metrics and /healthz on http://{cfg.metrics.listen}")
     return lines

@@ -124,8 +124,10 @@ def test_a_forged_command_changes_nothing_and_alerts_the_real_handler(daemon, re
     shown = daemon.case(case["id"])
     assert (shown["state"], shown["severity"]) != ("closed", "A") and shown["severity"] == "C"
     assert shown["state"] != "closed" and not shown["escalated_at"]
-    alert = wait_until(lambda: relay.to(HANDLER)[alerts:], what="the handler alerted")[0]
-    assert "ikke utført" in str(alert["msg"]["Subject"])
+    # the handler is alerted at most once an hour, however many forgeries (the first of this module's)
+    alert = wait_until(lambda: [m for m in relay.to(HANDLER) if "ikke utført" in str(m["msg"]["Subject"])],
+                       what="the handler alerted")[0]
+    assert len([m for m in relay.to(HANDLER)[alerts:] if "ikke utført" in str(m["msg"]["Subject"])]) <= 1
     assert alert["rcpt_tos"] == [HANDLER], "the alert goes to the handler's configured address only"
     assert not relay.to("attacker@evil.example")
 
@@ -143,25 +145,28 @@ def test_a_command_proven_by_our_border_is_obeyed(daemon, relay, result):
 
 
 def test_the_command_address_proves_a_handler_whose_server_does_not_sign(daemon, relay):
+    # Ola, whom no forgery has alerted yet this hour (an alert goes to one handler once an hour)
+    owner, intruder = OTHER_HANDLER, HANDLER
     case = report(daemon, f"{SUBJECT} (kommandoadresse)")
-    before = len(relay.to(HANDLER))
+    before = len(relay.to(owner))
     # without any proof: refused, and the handler is told, with the command address to reply to
-    daemon.send(incident_mail(subject=f"SV: [{case['id']}] x", body="#alvorlighetsgrad D\n", sender=HANDLER),
-                mail_from=HANDLER)
-    alert = wait_until(lambda: relay.to(HANDLER)[before:], what="alert")[0]["msg"]
+    daemon.send(incident_mail(subject=f"SV: [{case['id']}] x", body="#alvorlighetsgrad D\n", sender=owner),
+                mail_from=owner)
+    alert = wait_until(lambda: [m for m in relay.to(owner)[before:] if "ikke utført" in str(m["msg"]["Subject"])],
+                       what="alert")[0]["msg"]
     command_address = alert["Reply-To"].addresses[0].addr_spec
     assert command_address.startswith("brukerstotte+") and command_address.endswith("@sykehus.example")
     assert daemon.case(case["id"])["severity"] == "C"
-    # another handler who got hold of it cannot use it: the address is Kari's alone
-    daemon.send(incident_mail(subject="kommando", body="#alvorlighetsgrad B\n", sender=OTHER_HANDLER,
-                              to=command_address), to=[command_address], mail_from=OTHER_HANDLER)
+    # another handler who got hold of it cannot use it: the address is Ola's alone
+    daemon.send(incident_mail(subject="kommando", body="#alvorlighetsgrad B\n", sender=intruder,
+                              to=command_address), to=[command_address], mail_from=intruder)
     # the handler's reply to it is obeyed, even with a new subject and no threading
-    daemon.send(incident_mail(subject="kommando", body="#alvorlighetsgrad D\n", sender=HANDLER,
-                              to=command_address), to=[command_address], mail_from=HANDLER)
+    daemon.send(incident_mail(subject="kommando", body="#alvorlighetsgrad D\n", sender=owner,
+                              to=command_address), to=[command_address], mail_from=owner)
     wait_until(lambda: daemon.case(case["id"])["severity"] == "D", what="severity changed by the command address")
     (run,) = events(daemon, case["id"], "commands_run")
-    assert run["who"] == HANDLER and "command address" in run["detail"]["proven_by"]
-    assert OTHER_HANDLER not in [e["who"] for e in daemon.case(case["id"])["audit"]], "Kari's address is hers alone"
+    assert run["who"] == owner and "command address" in run["detail"]["proven_by"]
+    assert intruder not in [e["who"] for e in daemon.case(case["id"])["audit"]], "Ola's address is his alone"
 
 
 def test_a_display_name_that_decodes_to_a_line_break_is_not_the_handler(daemon, relay):

@@ -10,7 +10,7 @@ from .. import config as config_mod
 from .cases import cmd_actors, cmd_cases_export, cmd_cases_list, cmd_cases_show, cmd_report_escalations
 from .citizen import (cmd_cases_answer, cmd_cases_extend, cmd_cases_letter, cmd_forms_complete,
                       cmd_forms_register, cmd_reminders_send)
-from .casework import cmd_cases_attachments, cmd_cases_command
+from .casework import cmd_cases_accept, cmd_cases_attachments, cmd_cases_command
 from .common import EX_TEMPFAIL  # noqa: F401  (part of the interface)
 from .meeting import cmd_digest, cmd_report_meeting, cmd_report_support
 from .operate import cmd_db_current, cmd_db_revision, cmd_db_upgrade, cmd_purge
@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lead", metavar="ACTOR", help="cases led by ACTOR (an [[actor]] id)")
     p.add_argument("--severity", choices=("A", "B", "C", "D"), type=str.upper)
     p.add_argument("--closed-since", metavar="DATE", help="cases closed on or after DATE")
+    p.add_argument("--held", action="store_true",
+                   help="cases where something waits for a handler's #godta (held, unproven or capped)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--show-pii", action="store_true", help="show identity numbers unmasked")
     p.set_defaults(func=cmd_cases_list)
@@ -91,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lines", nargs="+", metavar="COMMAND", help="one command line each, e.g. '#lukk'")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_cases_command)
+    p = cases.add_parser("accept", help="release what is held on a case, as '#godta' by mail does")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_cases_accept)
+
     p = cases.add_parser("attachments", help="list a case's attachments, or extract them with --save DIR")
     p.add_argument("id")
     p.add_argument("--save", metavar="DIR", help="write each attachment into DIR")

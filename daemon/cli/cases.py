@@ -23,6 +23,7 @@ def cmd_cases_list(args) -> int:
 
     from sqlalchemy import or_
 
+    from ..pipeline.handlers import held
     from ..registry import states
     from ..registry.models import Case
 
@@ -44,6 +45,9 @@ def cmd_cases_list(args) -> int:
                 stmt = stmt.where(Case.lead_actor == args.lead)
             if args.severity:
                 stmt = stmt.where(Case.severity == args.severity)
+            if args.held:  # what waits for a handler's #godta (`pipeline.handlers.held`)
+                stmt = stmt.where(Case.state.in_(states.ACTIVE),
+                                  or_(*(Case.flags.contains(flag) for flag in held.WAITING)))
             if closed_since is not None:
                 stmt = stmt.where(Case.closed_at >= datetime.combine(closed_since, time(), OSLO))
             if args.overdue or args.due_within is not None:

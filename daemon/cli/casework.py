@@ -1,5 +1,6 @@
 """Commands an operator runs on one case from the machine: `cases command` (every mail command's
-twin, through the same parser and rules) and `cases attachments` (list, or `--save DIR`).
+twin, through the same parser and rules), `cases accept` (`#godta`'s twin) and `cases
+attachments` (list, or `--save DIR`).
 
 The operator is trusted by being on the machine: their commands need no mail proof, and each is
 audited with their login name (`cli:LOGIN`), in the same transaction as the change and the mail
@@ -44,6 +45,12 @@ def cmd_cases_command(args) -> int:
         for r in outcome:
             print(f"{'OK  ' if r['ok'] else 'FEIL'} {r['command']}\n     {r['result']}")
     return 0 if all(r["ok"] for r in outcome) else 1
+
+
+def cmd_cases_accept(args) -> int:
+    """`sakspost cases accept ID`: the twin of the mail command `#godta`."""
+    args.lines = ["#godta"]
+    return cmd_cases_command(args)
 
 
 def cmd_cases_attachments(args) -> int:

@@ -301,6 +301,10 @@ class Limits(Section):
     auto_mails_per_hour: int = Field(10, ge=1)
     new_cases_per_hour: int = Field(20, ge=1)
     exempt_senders: tuple[AddressOrDomain, ...] = ()
+    # caps for every sender together, exempt or not: past them a report is held for the
+    # handlers (`incident.held`) and released by `#godta`
+    new_cases_per_hour_total: int = Field(300, ge=1)
+    nhn_forwards_per_hour: int = Field(30, ge=1)
 
 
 class CitizenRoute(Section):

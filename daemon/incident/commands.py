@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..pipeline.commands import Command, CommandError
 from ..registry import cases, states
 from ..outbound.wording import actor_name, state_name
-from . import group, workflow
+from . import group, release, workflow
 from .fields import SEVERITIES
 
 INCIDENT = ("incident",)
@@ -82,7 +82,7 @@ def vendor(ctx, argument):
 
 def escalate(ctx, argument):
     if not workflow.escalate_to_nhn(ctx.session, ctx.rt, ctx.case, who=ctx.who,
-                                    reason=argument or "meldt av saksbehandler"):
+                                    reason=argument or "meldt av saksbehandler", released=True):
         if ctx.case.escalated_at is not None:
             return "saken var allerede meldt til NHN"
         raise CommandError("kan ikke melde til NHN: ingen [nhn].intake_address er satt opp")
@@ -132,6 +132,13 @@ def close(ctx, argument):
     return "saken er lukket; lukkemelding er sendt til melderen og arbeidsgruppen"
 
 
+def accept(ctx, argument):
+    outcome = release.accept(ctx.session, ctx.rt, ctx.case, who=ctx.who)
+    if not outcome:
+        raise CommandError("ingenting i saken venter på å bli godtatt")
+    return outcome
+
+
 def note(ctx, argument):
     if not argument:
         raise CommandError("mangler tekst: #notat TEKST")
@@ -151,5 +158,7 @@ COMMANDS = (
     Command("løst", ("lost", "resolved"), INCIDENT, resolved, True, "feilen er rettet; overvåk før lukking"),
     Command("gjenåpne", ("gjenapne", "reopen"), INCIDENT, reopen, False, "gjenåpne saken"),
     Command("lukk", ("close",), INCIDENT, close, False, "lukk saken og send lukkemelding"),
+    Command("godta", ("accept", "frigi", "release"), INCIDENT, accept, False,
+            "godta det som er holdt tilbake: ubekreftet e-post, en melding eller et varsel til NHN"),
     Command("notat", ("note",), ("incident", "citizen_form"), note, True, "internt notat"),
 )

@@ -48,6 +48,12 @@ def actor_of(config, address: str) -> str:
     return ""
 
 
+def role_of(session: Session, case: Case, actor_id: str) -> str:
+    """ACTOR_ID's role in CASE's working group: "vendor", else "member"."""
+    roles = {row.actor_id: row.role for row in cases.working_group(session, case)}
+    return "vendor" if roles.get(actor_id) == "vendor" else "member"
+
+
 def known_domain(config, address: str) -> bool:
     """Whether ADDRESS is at our own domain or that of a configured actor: who may join a case by
     naming its NHN reference (a stranger who names one opens a case of their own, as before)."""

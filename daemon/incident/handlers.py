@@ -13,10 +13,12 @@ from .. import notify
 from ..outbound.wording import actor_name
 from ..pipeline import commands
 from ..pipeline.commands import run_commands
+from ..pipeline import roles
+from ..pipeline.handlers import held
 from ..pipeline.handlers.held import hold_if_flooding
 from ..pipeline.proof import reply_address
 from ..pipeline.quoted import own_text
-from ..registry import cases, sql, states
+from ..registry import cases, limits, sql, states
 from ..registry.lookup import case_for_reference
 from ..registry.models import Attachment, Case
 from . import group, workflow
@@ -31,6 +33,12 @@ def new_report(session: Session, rt, message, mail, verdict) -> None:
     known = sql.get(session, Case, known) if known else None
     if known is not None and known.state in states.ACTIVE:  # a closed case's fault back again: a new case
         return join_report(session, rt, known, message, mail, reporter)
+    # why the report must wait for a handler before anyone is answered or NHN told, or ""
+    waits = ("" if mail.accepted else
+             "avsenderens domene feilet DMARC-kontrollen (avsenderen kan være forfalsket)"
+             if roles.border_says_fail(mail, rt.config) else
+             f"flere enn {rt.config.limits.new_cases_per_hour_total} nye saker den siste timen"
+             if not limits.take_total(session, rt.config, limits.NEW_CASE_TOTAL) else "")
     fields = read_report(rt.config, mail.subject, mail.text, reporter, documented=mail.documented)
     case = cases.open_case(
         session, "incident", who=reporter or "unknown", message_pk=message.id,
@@ -40,7 +48,9 @@ def new_report(session: Session, rt, message, mail, verdict) -> None:
         lead_actor=rt.config.identity.actor or None,
     )
     cases.attach_message(session, case, message, who=reporter)
-    open_and_acknowledge(session, rt, case, message, who=reporter)
+    if waits:
+        return held.hold_report(session, rt, case, message, reason=waits)
+    open_and_acknowledge(session, rt, case, message, who=reporter, mail=mail)
     notify.new_case(session, rt, case, message)
 
 
@@ -48,6 +58,10 @@ def join_report(session: Session, rt, case: Case, message, mail, reporter: str) 
     """A worker's report quoting the NHN reference of a case we have: one case per fault. The
     report joins it (no new case, no second forward to NHN), the worker is acknowledged with the
     case's number, and the handlers are told."""
+    proof = roles.proven(mail, rt, case.id) if case.state == states.RESOLVED else None
+    if proof is not None and not proof:  # it would reopen the case: as the reporter, unproven
+        cases.attach_message(session, case, message, who=reporter)
+        return roles.hold(session, rt, case, message, mail, "reporter", proof)
     cases.attach_message(session, case, message, who=reporter, action="report_joined",
                          detail={"reference": case.nhn_reference, "reporter": reporter})
     fields = read_report(rt.config, mail.subject, mail.text, reporter, infer=False, documented=mail.documented)
@@ -60,10 +74,10 @@ def join_report(session: Session, rt, case: Case, message, mail, reporter: str) 
     workflow.acknowledge(session, rt, case, message, to=reporter, name=mail.from_name[:200], joined=True)
 
 
-def open_and_acknowledge(session: Session, rt, case: Case, message, *, who: str) -> None:
-    workflow.review(session, rt, case, who=who, message=message, first=message)
+def open_and_acknowledge(session: Session, rt, case: Case, message, *, who: str, mail=None) -> None:
+    workflow.review(session, rt, case, who=who, message=message, first=message, mail=mail)
     if case.state != states.AWAITING_INFO:  # the request for details doubles as the acknowledgement
-        workflow.acknowledge(session, rt, case, message)
+        workflow.acknowledge(session, rt, case, message, mail=mail)
 
 
 def reply(session: Session, rt, message, mail, verdict) -> None:
@@ -85,8 +99,13 @@ def message_in(session: Session, rt, case: Case, message, mail) -> None:
     sender, text = mail.from_addr, own_text(mail.text)
     if group.is_our_handler(rt.config, sender):
         return  # our own handler's words are on the thread; they #gjenåpne if they mean it
-    attachments = list(session.exec(select(Attachment).where(Attachment.message_pk == message.id)))
     actor_id, reporter = group.actor_of(rt.config, sender), group.is_reporter(session, case, sender)
+    if reporter or (actor_id and actor_id != rt.config.identity.actor):
+        proof = roles.proven(mail, rt, case.id)
+        if not proof:  # as the reporter or the group's member it reopens, reaches NHN or the group
+            return roles.hold(session, rt, case, message, mail, "reporter" if reporter else group.role_of(
+                session, case, actor_id), proof)
+    attachments = list(session.exec(select(Attachment).where(Attachment.message_pk == message.id)))
     held = (reporter or bool(actor_id)) and group.hold_closure(session, rt, case, message, sender=sender, text=text)
     if reporter:
         group.reporter_wrote(session, rt, case, message, text, sender=sender, tell_handlers=not held)
@@ -143,6 +162,14 @@ def nhn_mail(session: Session, rt, message, mail, verdict) -> None:
     reference = nhn_reference(rt, mail)
     case_id = verdict.case_id or case_for_reference(session, reference)
     automatic = verdict.reason.startswith("automatic")
+    proof = roles.proven(mail, rt, case_id)
+    if not proof:  # a forged NHN: its reference, classification and text are believed by no one
+        if case_id is None:
+            case, _ = held.held_case(session, rt, message, mail, mail.from_addr[:500] or "unknown")
+        else:
+            case = sql.get(session, Case, case_id)
+            cases.attach_message(session, case, message, who=mail.from_addr or "unknown")
+        return roles.hold(session, rt, case, message, mail, "nhn", proof)
     if case_id is None:
         if automatic:
             return  # an automatic mail from NHN about nothing we know: kept, not answered
@@ -190,5 +217,5 @@ def opened_by_nhn(session: Session, rt, message, mail, reference: str | None) ->
     if nhn:
         cases.add_actor(session, case, nhn, "member", who="system")
     cases.transition(session, case, states.OPEN, reason="opened by NHN")
-    workflow.acknowledge(session, rt, case, message)
+    workflow.acknowledge(session, rt, case, message, mail=mail)
     notify.new_case(session, rt, case, message)

@@ -25,7 +25,8 @@ from sqlmodel import Session, select
 
 from .. import notify
 from ..pii import disclosure
-from ..registry import cases, states
+from ..pipeline.handlers import held
+from ..registry import cases, limits, states
 from ..registry.models import Attachment, Case, CaseActor, Message, as_utc, utcnow
 from .fields import ESCALATE, ReportFields
 
@@ -110,15 +111,17 @@ def missing(rt, case: Case) -> list[str]:
 
 
 def review(session: Session, rt, case: Case, *, who: str, message: Message | None,
-           first: Message | None = None) -> None:
-    """Move the case to open or awaiting_info, escalate A/B, and answer the reporter once."""
+           first: Message | None = None, mail=None) -> None:
+    """Move the case to open or awaiting_info, escalate A/B, and answer the reporter once (MAIL,
+    the report as parsed, decides whether an automatic answer may go: `answers_system`)."""
     lacking = missing(rt, case)
     first = first or first_message(session, case)  # a new report is its own first message
     if lacking:
         if case.state != states.AWAITING_INFO:
             cases.transition(session, case, states.AWAITING_INFO, who=who,
                              reason="mangler: " + ", ".join(lacking))
-        request_info(session, rt, case, lacking, first)
+        if not answers_system(session, rt, case, case.reporter, mail, "info_request"):
+            request_info(session, rt, case, lacking, first)
     elif case.state in (states.NEW, states.AWAITING_INFO):
         cases.transition(session, case, states.OPEN, who=who, reason="documented")
     if case.severity in ESCALATE and case.escalated_at is None:
@@ -142,17 +145,55 @@ def request_info(session: Session, rt, case: Case, lacking: list[str], first: Me
 
 
 def acknowledge(session: Session, rt, case: Case, message: Message, *, to: str = "", name: str = "",
-                joined: bool = False) -> None:
+                joined: bool = False, mail=None) -> None:
     """Acknowledge to the reporter (or TO, a worker whose report JOINED a case already known).
     NHN, when it opened the case, is thanked, not told to call itself; a reporter of an A/B case
     that could not be escalated is told to phone NHN's customer centre."""
     to = to or case.reporter
+    if answers_system(session, rt, case, to, mail, "acknowledgement"):
+        return
     cases.send(session, rt, case, "acknowledgement",
                {"reporter_name": name if to != case.reporter else case.reporter_name,
                 "escalated": case.escalated_at is not None, "nhn_phone": rt.config.nhn.phone,
                 "to_nhn": is_nhn_address(rt.config, to), "joined": joined,
                 "not_escalated": case.severity in ESCALATE and case.escalated_at is None},
                to=[to], purpose="acknowledgement", reply_to_message=message)
+
+
+def is_system_mailbox(config, address: str) -> bool:
+    """Whether ADDRESS is a system's, not a person's: NHN's (its intake, its sender domains, its
+    actor), an actor's contact address or a no-reply gateway (`[citizen] no_reply_senders`)."""
+    address = (address or "").strip().lower()
+    if not address:
+        return False
+    if is_nhn_address(config, address):
+        return True
+    if any(address == (actor.contact or "").lower() for actor in config.actor):
+        return True
+    domain = address.rpartition("@")[2]
+    listed = {e.lower().lstrip("@") for e in config.citizen.no_reply_senders}
+    return address in listed or domain in listed
+
+
+def names_our_case(rt, case: Case, mail) -> bool:
+    """Whether MAIL refers to CASE as a person answering us would: our tag in its subject, or
+    one of our Message-IDs for the case in its threading."""
+    if f"[{case.id}]" in (mail.subject or ""):
+        return True
+    return any(rt.tokens.case_of(mid) == case.id for mid in mail.thread_ids)
+
+
+def answers_system(session: Session, rt, case: Case, to: str, mail, purpose: str) -> bool:
+    """True (and recorded on CASE) when an automatic answer to MAIL must not go to TO: TO is a
+    system's mailbox and MAIL names our case nowhere. Two systems answering each other's
+    automatic mail is a loop (a ticket system that drops Auto-Submitted and threading); a
+    person at NHN or an actor who writes about our case quotes its tag or thread."""
+    if mail is None or not is_system_mailbox(rt.config, to) or names_our_case(rt, case, mail):
+        return False
+    cases.note(session, case, "mail_not_sent", detail={
+        "purpose": purpose, "to": [to],
+        "reason": "a system's mailbox, and the mail it would answer names our case nowhere (no loop)"})
+    return True
 
 
 def is_nhn_address(config, address: str) -> bool:
@@ -163,11 +204,20 @@ def is_nhn_address(config, address: str) -> bool:
     return bool(actor) and (address or "").lower() in actor.addresses()
 
 
-def escalate_to_nhn(session: Session, rt, case: Case, *, who: str, reason: str) -> bool:
-    """Forward CASE to NHN's customer centre, once. Returns False if it already went."""
+def escalate_to_nhn(session: Session, rt, case: Case, *, who: str, reason: str, released: bool = False) -> bool:
+    """Forward CASE to NHN's customer centre, once. Returns False if it already went, or if it
+    waits: past `[limits] nhn_forwards_per_hour` a forward waits for a handler's `#godta` or
+    `#meld-nhn` (RELEASED: one of those, which the cap does not stop)."""
     intake = rt.config.nhn.intake_address
     if case.escalated_at is not None:
         return False
+    if intake and not released:
+        if held.has_flag(case, held.FORWARD_WAITS):
+            return False
+        if not limits.take_total(session, rt.config, limits.NHN_FORWARD):
+            held.hold_forward(session, rt, case, reason=f"flere enn {rt.config.limits.nhn_forwards_per_hour} "
+                                                        "saker er meldt til NHN den siste timen")
+            return False
     if not intake:
         cases.note(session, case, "escalation_impossible", who=who,
                    detail={"reason": "no [nhn].intake_address configured"})
@@ -180,7 +230,8 @@ def escalate_to_nhn(session: Session, rt, case: Case, *, who: str, reason: str) 
     shown, _, attachments, removed = disclosure.prepare(case, attachments=case_attachments(session, case))
     cases.change(session, case, who=who, action="escalated_to_nhn", reason=reason,
                  escalated_at=utcnow(), escalated_severity=case.severity,
-                 channel=case.channel or "e-posttråden for saken")
+                 channel=case.channel or "e-posttråden for saken",
+                 flags=held.flags_with(case.flags, **{held.FORWARD_WAITS: False}))
     nhn = nhn_actor_id(rt.config)
     if nhn:
         cases.add_actor(session, case, nhn, "member", who=who)

@@ -41,6 +41,9 @@ class ParsedMail:
     # `headers` as the registry stores them (`headers_json`), when a helper or the receiving
     # front has encoded them; else they are encoded where they are stored
     encoded_headers: str = ""
+    # a handler accepted this mail (`#godta`) after it was held as unproven: it acts in the role
+    # it claims as a proven mail would (`pipeline.roles`)
+    accepted: bool = False
 
     def header(self, name: str) -> str:
         return self._first().get(name.lower(), "")

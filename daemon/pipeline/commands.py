@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from ..registry import cases
+from ..registry import cases, limits
 from ..registry.lookup import involved_actors, takes_part
-from . import hooks
+from . import hooks, roles
 from .proof import prove
 
 log = logging.getLogger("sakspost.commands")
@@ -130,6 +130,8 @@ def run_commands(session, rt, case, message, mail, lines: list[Line]) -> None:
     handler = handler_address(session, rt.config, case, mail.from_addr)
     proven = prove(mail, rt.config, rt.tokens, case.id) if handler else None
     if not proven:
+        if handler:
+            roles.audit_forgery(session, case, message, mail, proven)
         refuse(session, rt, case, message, mail, texts, handler,
                proven.problem if handler else "not a handler of an involved actor")
         return
@@ -143,7 +145,7 @@ def run_commands(session, rt, case, message, mail, lines: list[Line]) -> None:
 def refuse(session, rt, case, message, mail, texts: list[str], handler: str, reason: str) -> None:
     """Commands that change nothing: recorded on the case with why. Someone who wrote as a
     handler without proving it alerts that handler at the handler's configured address, never
-    the mail's own; a participant who is no handler is told politely; an outsider hears nothing
+    the mail's own, at most once an hour with the hour's count; a participant who is no handler is told politely; an outsider hears nothing
     (a refusal would tell them the case exists and what it is about)."""
     who = mail.from_addr or "unknown"
     cases.note(session, case, "command_refused", who=who, message_pk=message.id,
@@ -151,9 +153,11 @@ def refuse(session, rt, case, message, mail, texts: list[str], handler: str, rea
                        **({"from_problem": mail.from_problem} if mail.from_problem else {}),
                        **({"claimed_handler": handler} if handler else {})})
     log.warning("case %s: commands from %s refused: %s", case.id, who, reason)
-    if handler:
-        cases.send(session, rt, case, "command_unproven", {"commands": texts}, to=[handler],
-                   purpose="command_unproven", reply_to_message=message, who="system")
+    if handler:  # at most one alert an hour to a handler, with the hour's count: a flood is one mail
+        count = limits.seen(session, "command_unproven_seen", handler)
+        if limits.once_an_hour(session, "command_unproven_alert", handler):
+            cases.send(session, rt, case, "command_unproven", {"commands": texts, "count": count}, to=[handler],
+                       purpose="command_unproven", reply_to_message=message, who="system")
     elif mail.from_addr and not mail.from_problem and takes_part(session, rt.config, case, mail.from_addr):
         cases.send(session, rt, case, "command_refused", {"commands": texts}, to=[mail.from_addr],
                    purpose="command_refused", reply_to_message=message, who=who)

@@ -30,14 +30,16 @@ from .. import attachments
 from ..registry.db import read_only
 from ..registry.lookup import Lookup
 from ..registry.models import Attachment as AttachmentRow
-from ..registry.models import Message, row_values, utcnow
+from ..registry.models import Message, RawMessage, row_values, utcnow
 from ..registry.sql import Prepared, load, one_of, one_of_params, stage, write
 from ..registry.store import write_attachments
 from . import handlers
 from .classify import classify
-from ..parse import headers_json
+from ..parse import headers_json, parse
 from .parsers import Ahead
-from .verdict import NOT_MAIL
+from .verdict import NEW_REPORT, NHN_MAIL, NOT_MAIL, REPLY, Verdict
+
+_AGAIN = (NEW_REPORT, NHN_MAIL, REPLY)  # what a held message may be applied as again
 
 log = logging.getLogger("sakspost.pipeline")
 MAX_CLAIMS = 5
@@ -128,6 +130,23 @@ def process_one(session: Session, rt, message: Message, mail) -> str:
     write(session, message, also=staged, classification=verdict.kind, status="processed",
           processed_at=utcnow(), claimed_at=None)
     return verdict.kind
+
+
+def apply_again(session: Session, rt, message: Message, case_id: str | None) -> str:
+    """Apply MESSAGE once more, as accepted by a handler (`pipeline.roles`), in the caller's
+    transaction: parsed again from its raw copy and handled as it was classified, on CASE_ID
+    (None: as if no case were known). Its attachments and parse are stored already."""
+    raw = session.exec(select(RawMessage.data).where(RawMessage.message_pk == message.id)).scalar()
+    if raw is None:
+        raise handlers.DeadLetter("no raw copy of this message is stored")
+    mail = parse(raw)
+    mail.envelope_from = message.mail_from
+    mail.roles = tuple(r for r in message.roles.split(",") if r)
+    mail.envelope_rcpts = tuple(r for r in (message.rcpt_tos or "").split(",") if r)
+    mail.accepted = True
+    kind = message.classification if message.classification in _AGAIN else REPLY
+    handlers.apply(session, rt, message, mail, Verdict(kind, "accepted", "accepted by a handler", case_id))
+    return kind
 
 
 def process_batch(rt, ids: list[int], transaction_seconds: float = TRANSACTION_SECONDS,

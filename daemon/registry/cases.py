@@ -175,8 +175,9 @@ def send(session: Session, rt, case: Case | None, template: str, context: dict, 
 
     Only valid addresses are written to (`rfc5322`); an automatic mail (AUTO_SUBMITTED set) goes
     to no address that has had `[limits] auto_mails_per_hour` of them in the last hour, and
-    what is held back is recorded on the case. A mail to one handler about a case carries that
-    handler's command address as its Reply-To (`pipeline.proof`)."""
+    what is held back is recorded on the case. A mail to one recipient about a case carries that
+    recipient's reply address (for a handler, the command address) as its Reply-To
+    (`pipeline.proof`)."""
     wanted = [a for a in to if a]
     to = [a for a in wanted if is_address(a)]
     if case is not None and wanted and not to:
@@ -196,7 +197,9 @@ def send(session: Session, rt, case: Case | None, template: str, context: dict, 
         in_reply_to = reply_to_message.message_id
         refs = reply_to_message.references.split() if reply_to_message.references else []
     reply_to = ""
-    if case is not None and len(to) == 1 and not cc and rt.config.is_handler(to[0]):
+    if case is not None and len(to) == 1 and not cc:
+        # the one recipient's own reply address: an answer sent to it from that address proves
+        # that its sender reads that address's mail (a handler's commands, a role: `pipeline.proof`)
         reply_to = rt.tokens.command_address(rt.config.identity.address, to[0], case.id)
     composed = rt.renderer.compose(
         template, {"case": case, **context}, to=to, cc=cc,

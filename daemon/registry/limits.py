@@ -6,7 +6,10 @@ that drops our tag and threading would otherwise get an acknowledgement for ever
 us and open a case for each: with these caps the two settle within a few mails. Configured
 actors' and handlers' addresses, NHN's sender domains and intake address and
 `[limits] exempt_senders` and `[citizen] no_reply_senders` (addresses or domains: a form
-gateway) and `[notify] address` are never capped. The counts live in the
+gateway) and `[notify] address` are never capped by address, but every sender together is
+capped (`take_total`: new cases and forwards to NHN an hour), and an alert about one sender or
+to one handler goes at most once an hour (`once_an_hour`, with the hour's count from `seen`).
+The counts live in the
 registry (`RateEvent`), so they hold across restarts and across instances sharing a database.
 """
 
@@ -22,6 +25,11 @@ from .models import RateEvent, utcnow
 
 AUTO_MAIL = "auto_mail"
 NEW_CASE = "new_case"
+# the caps for every sender together (`[limits] new_cases_per_hour_total`, `nhn_forwards_per_hour`),
+# counted under one key whatever the sender, exempt or not
+NEW_CASE_TOTAL = "new_case_total"
+NHN_FORWARD = "nhn_forward"
+EVERYONE = "*"
 WINDOW = timedelta(hours=1)
 _EVENTS = RateEvent.__table__
 
@@ -88,8 +96,33 @@ def take(session, config, kind: str, address: str, now: datetime | None = None) 
     if not address or exempt(config, address):
         return True
     limit = config.limits.auto_mails_per_hour if kind == AUTO_MAIL else config.limits.new_cases_per_hour
+    return _take(session, kind, address.lower(), limit, now or utcnow())
+
+
+def take_total(session, config, kind: str, now: datetime | None = None) -> bool:
+    """Count one KIND event (NEW_CASE_TOTAL or NHN_FORWARD) for every sender together, exempt
+    or not, if its hourly cap allows; False (nothing counted) when the hour is full."""
+    limit = (config.limits.new_cases_per_hour_total if kind == NEW_CASE_TOTAL
+             else config.limits.nhn_forwards_per_hour)
+    return _take(session, kind, EVERYONE, limit, now or utcnow())
+
+
+def once_an_hour(session, kind: str, key: str, now: datetime | None = None) -> bool:
+    """Whether one KIND event for KEY may happen now: at most one an hour, whoever KEY is (an
+    alert to one handler, a notice about one held sender). Counted when it may."""
+    return _take(session, kind, (key or EVERYONE).lower(), 1, now or utcnow())
+
+
+def seen(session, kind: str, key: str, now: datetime | None = None) -> int:
+    """Record one KIND event for KEY, uncapped, and return how many KEY has had in the hour:
+    the count an hourly alert reports."""
     now = now or utcnow()
-    address = address.lower()
+    key = (key or EVERYONE).lower()
+    session.connection().execute(insert(_EVENTS).values(kind=kind, address=key, at=now))
+    return recent(session, kind, key, now)
+
+
+def _take(session, kind: str, address: str, limit: int, now: datetime) -> bool:
     cursor = _TAKE.run(session, {"kind": kind, "address": address, "at": now, "kind2": kind,
                                  "address2": address, "since": now - WINDOW, "limit": limit})
     taken = cursor.rowcount == 1
