@@ -7,7 +7,16 @@ import json
 import time
 
 import pytest
-from conftest import SECURITY, authenticated, incident_mail, relay_config, wait_until
+from conftest import SECURITY, authenticated, incident_mail as _incident_mail, relay_config, wait_until
+
+
+def incident_mail(*args, **kwargs):
+    """Every mail here comes through our border with its check passed, as NHN's, a reporter's and
+    a member's do in production; tests/test_roles.py sends the ones that do not."""
+    sender = kwargs.get("sender", "kari.nordmann@sykehus.example")
+    kwargs["headers"] = {**authenticated(sender), **(kwargs.get("headers") or {})}
+    return _incident_mail(*args, **kwargs)
+
 
 FNR = "31129956715"
 INTAKE = "kundesenter@nhn.example"

@@ -12,7 +12,17 @@ from __future__ import annotations
 import getpass
 import time
 import pytest
-from conftest import SECURITY, Relay, authenticated, incident_mail, module_daemon, relay_config, wait_until
+from conftest import (SECURITY, Relay, authenticated, incident_mail as _incident_mail, module_daemon,
+                      relay_config, wait_until)
+
+
+def incident_mail(*args, **kwargs):
+    """Every mail here comes through our border with its check passed, as NHN's, a reporter's and
+    a member's do in production; tests/test_roles.py sends the ones that do not."""
+    sender = kwargs.get("sender", "kari.nordmann@sykehus.example")
+    kwargs["headers"] = {**authenticated(sender), **(kwargs.get("headers") or {})}
+    return _incident_mail(*args, **kwargs)
+
 
 OURS = "brukerstotte@helse-sorost.example"
 HANDLER = "kari.drift@helse-sorost.example"

@@ -161,12 +161,13 @@ def acknowledge(session: Session, rt, case: Case, message: Message, *, to: str =
 
 
 def is_system_mailbox(config, address: str) -> bool:
-    """Whether ADDRESS is a system's, not a person's: NHN's (its intake, its sender domains, its
-    actor), an actor's contact address or a no-reply gateway (`[citizen] no_reply_senders`)."""
+    """Whether ADDRESS is a system's, not a person's: NHN's intake, an actor's contact address (NHN's
+    among them) or a no-reply gateway (`[citizen] no_reply_senders`). A person at NHN writing from
+    their own address is no system."""
     address = (address or "").strip().lower()
     if not address:
         return False
-    if is_nhn_address(config, address):
+    if address == config.nhn.intake_address.lower():
         return True
     if any(address == (actor.contact or "").lower() for actor in config.actor):
         return True
