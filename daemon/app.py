@@ -102,7 +102,7 @@ class Daemon:
                                             reader=hooks.read_with())
                     self.front.start()
                 else:
-                    self.server = await smtp.start(self.rt.config, writer)
+                    self.server = await smtp.start(self.rt.config, writer, self.rt.receiving)
             systemd.notify("READY=1\nSTATUS=receiving")
             log.info("sakspost is running")
             watchdog = systemd.watchdog_interval()

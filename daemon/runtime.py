@@ -12,6 +12,7 @@ from .config import Config
 from .outbound.render import Renderer
 from .registry.tokens import Tokens
 from .pipeline.parsers import Parsers
+from .receive.protocol import Receiving
 from .registry.db import open_engine
 from .registry.leases import new_instance_id
 from .registry.writer import Writer
@@ -37,6 +38,8 @@ class Runtime:
     # set while the pipeline has a backlog (a burst): the sender gives way to it
     pipeline_behind: threading.Event = field(default_factory=threading.Event)
     parsers: Parsers = field(default_factory=lambda: Parsers(enabled=False))
+    # the receiver's connections as its listener or front last told them (/healthz, /metrics)
+    receiving: Receiving = field(default_factory=Receiving)
     # this process among others sharing the registry: its leases and its outbox claims
     instance: str = field(default_factory=new_instance_id)
 

@@ -5,9 +5,12 @@ Decides what the registry says on a scrape and what "healthy" means. On a scrape
 queries read, across every instance sharing the registry: cases by kind and state, messages by
 direction and status, the outbox by status (pending = queued, sent, failed), the age of the oldest
 A/B incident not yet escalated, the oldest inbound message still waiting for the pipeline, and each
-mailbox's lag (how long it has been failing or stopped; 0 while it is connected). `/healthz`
-answers 200 when the database answers a query and the receiver accepts a connection, else 503,
-with what failed in a small JSON object.
+mailbox's lag (how long it has been failing or stopped; 0 while it is connected); and the
+receiver's connections, open and refused by reason, as its listener or front last told them
+(`rt.receiving`). `/healthz` answers 200 when the database answers a query and the receiver
+accepts a connection, else 503, with what failed in a small JSON object; the receiver is
+`degraded` (still 200) while every place is taken or it refused a connection for lack of room
+in the last REFUSED_SECONDS (a scrape every 15 s sees a crowd that came and went between two).
 """
 
 from __future__ import annotations
@@ -16,20 +19,23 @@ import json
 import logging
 import socket
 import threading
+import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select, text
 
 from .config import listen_address
 from .metrics import REGISTRY
+from .receive.protocol import FULL, PER_PEER
 from .registry.db import read_only
 from .registry.models import Case, MailboxState, Message, OutboxMail, as_utc
 
 log = logging.getLogger(__name__)
 _WORKING = ("connected", "idle", "polling", "connecting")
+REFUSED_SECONDS = 30.0  # the receiver is degraded this long after it last refused for lack of room
 
 
 class RegistryCollector:
@@ -71,6 +77,27 @@ class RegistryCollector:
         yield from (cases, messages, outbox, unescalated, pending, lag)
 
 
+class ReceiverCollector:
+    """The receiver's connections (`protocol.Connections`, through `rt.receiving`), at each scrape."""
+
+    def __init__(self, receiving, limit: int):
+        self.receiving, self.limit = receiving, limit
+
+    def collect(self):
+        picture = self.receiving.picture()  # None until the receiver (a front starting) has said anything
+        open_, limit, refused = picture[:3] if picture else (0, self.limit, {FULL: 0, PER_PEER: 0})
+        gauge = GaugeMetricFamily("sakspost_receiver_connections_open", "SMTP/LMTP connections open now")
+        gauge.add_metric([], open_)
+        most = GaugeMetricFamily("sakspost_receiver_connections_max", "The [receiver] max_connections")
+        most.add_metric([], limit)
+        counter = CounterMetricFamily("sakspost_receiver_connections_refused",
+                                      "Connections told 421 and closed, by reason: full (max_connections), "
+                                      "per_peer (max_connections_per_peer)", labels=["reason"])
+        for reason in (FULL, PER_PEER):
+            counter.add_metric([reason], refused.get(reason, 0))
+        yield from (gauge, most, counter)
+
+
 def _age(now: datetime, moment) -> float:
     return max((now - as_utc(moment)).total_seconds(), 0.0) if moment is not None else 0.0
 
@@ -85,6 +112,11 @@ class Watch:
         self.address = listen_address(rt.config.metrics.listen, "[metrics].listen")
         REGISTRY.register(collector := RegistryCollector(rt.engine))
         self._collector = collector
+        self.receiving = getattr(rt, "receiving", None)
+        self._receiver_collector = None
+        if self.receiving is not None:
+            REGISTRY.register(receiver_collector := ReceiverCollector(self.receiving, rt.config.receiver.max_connections))
+            self._receiver_collector = receiver_collector
         self.server = ThreadingHTTPServer(self.address, self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, name="watch", daemon=True)
@@ -97,6 +129,8 @@ class Watch:
         self.server.shutdown()
         self.server.server_close()
         REGISTRY.unregister(self._collector)
+        if self._receiver_collector is not None:
+            REGISTRY.unregister(self._receiver_collector)
 
     def health(self) -> tuple[bool, dict]:
         checks = {}
@@ -108,12 +142,23 @@ class Watch:
             checks["database"] = f"failed: {type(exc).__name__}"
         receiver = self.rt.config.receiver
         if receiver.enabled:
+            refusing = self.refusing()  # before this connection is counted among them
             try:
                 with socket.create_connection((receiver.host, receiver.port), timeout=2):
-                    checks["receiver"] = "ok"
+                    checks["receiver"] = "degraded" if refusing else "ok"
             except OSError as exc:
                 checks["receiver"] = f"failed: {exc.strerror or type(exc).__name__}"
-        return all(v == "ok" for v in checks.values()), checks
+        return all(v in ("ok", "degraded") for v in checks.values()), checks
+
+    def refusing(self) -> bool:
+        """Is the receiver refusing connections for lack of room: every place taken, or one
+        refused for it in the last REFUSED_SECONDS? (Refused for `max_connections_per_peer`
+        is that peer's limit, not a lack of room: the others are served.)"""
+        picture = self.receiving.picture() if self.receiving is not None else None
+        if picture is None:
+            return False
+        open_, limit, _, full_at = picture
+        return open_ >= limit or (full_at is not None and time.monotonic() - full_at < REFUSED_SECONDS)
 
     def _handler(self):
         watch = self
@@ -129,7 +174,8 @@ class Watch:
                         body, status, ctype = b"registry unavailable\n", 503, "text/plain"
                 elif path == "/healthz":
                     ok, checks = watch.health()
-                    body = (json.dumps({"status": "ok" if ok else "failing", **checks}) + "\n").encode()
+                    word = "ok" if all(v == "ok" for v in checks.values()) else "degraded" if ok else "failing"
+                    body = (json.dumps({"status": word, **checks}) + "\n").encode()
                     status, ctype = (200 if ok else 503), "application/json"
                 else:
                     body, status, ctype = b"not found\n", 404, "text/plain"

@@ -46,7 +46,15 @@ class Receiver(Section):
     max_message_bytes: int = Field(26214400, ge=1024)
     hostname: str = ""
     max_connections: int = Field(200, ge=1)  # more at once are told 421
+    max_connections_per_peer: int = Field(20, ge=1)  # more at once from one address are told 421
     idle_seconds: float = Field(300.0, gt=0)  # a connection silent this long is closed (RFC 5321 4.5.3.2.7)
+
+    @model_validator(mode="after")
+    def _no_peer_takes_every_place(self):
+        if self.max_connections_per_peer >= self.max_connections:
+            raise refuse(f"must be below max_connections ({self.max_connections}): one address could take "
+                         "every place", at=("max_connections_per_peer",))
+        return self
 
 
 class Relay(Section):

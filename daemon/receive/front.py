@@ -29,11 +29,12 @@ import sys
 from ..parse import ELSEWHERE_MAX_BYTES, parse_many, start_helper
 from .. import systemd
 from ..registry.identity import fingerprint, message_id_of
-from .link import ABORT, CHUNK, CONFIG, END, FRAME, STORED
-from .protocol import Answers, LMTPServer, SMTPServer, server_factory
+from .link import ABORT, CHUNK, CONFIG, END, FRAME, STATE, STORED
+from .protocol import Answers, Connections, LMTPServer, SMTPServer, server_factory
 
 log = logging.getLogger("sakspost.receive")
 INLINE_PARSE_BYTES = 16 * 1024  # a message this small is parsed on the event loop itself
+STATE_SECONDS = 0.25  # the daemon is told of the connections at most this often, when they change
 
 
 class _Streaming:
@@ -99,6 +100,19 @@ class Link:
 
     def abort(self, request: int) -> None:
         self.writer.write(FRAME.pack(ABORT, request, 0))
+
+    async def tell_state(self, connections: Connections) -> None:
+        """Tell the daemon of CONNECTIONS when they have changed (`/healthz`, `/metrics`), at
+        most every STATE_SECONDS, until cancelled."""
+        told = None
+        while True:
+            now = connections.snapshot()
+            if now != told:
+                encoded = pickle.dumps(now, protocol=pickle.HIGHEST_PROTOCOL)
+                self.writer.write(FRAME.pack(STATE, 0, len(encoded)) + encoded)
+                await self.writer.drain()
+                told = now
+            await asyncio.sleep(STATE_SECONDS)
 
     async def end(self, request: int, meta: tuple):
         """The daemon's answer for message REQUEST, with META: ("ok", pk, duplicate) or
@@ -166,13 +180,16 @@ async def serve(listen: socket.socket, link_socket: socket.socket) -> None:
     link = Link(reader, writer)
     protocol = config.receiver.protocol
     cls = SlicedLMTP if protocol == "lmtp" else SlicedSMTP
-    factory = server_factory(cls, Handler(config, link, protocol, read_with), config)
+    connections = Connections(config.receiver.max_connections, config.receiver.max_connections_per_peer)
+    factory = server_factory(cls, Handler(config, link, protocol, read_with), config, connections)
     server = await asyncio.get_running_loop().create_server(factory, sock=listen)
+    telling = asyncio.create_task(link.tell_state(connections))
     try:
         await link.answers()
     except (asyncio.IncompleteReadError, ConnectionError):
         pass  # the daemon closed the link: stop
     finally:
+        telling.cancel()
         server.close()
 
 

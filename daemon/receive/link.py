@@ -4,7 +4,9 @@ answer it, and start another if it dies.
 Decides how the front and the daemon talk, nothing about mail. A frame is a header (kind,
 request id, length) and a payload; the daemon sends CONFIG once, then STORED for each message
 the front passes on: its DATA in CHUNKs as they are read, then END (its envelope, parse,
-fingerprint and Message-ID, pickled), or ABORT if the DATA was refused or the sender went away.
+fingerprint and Message-ID, pickled), or ABORT if the DATA was refused or the sender went away;
+and, when they change, its connections (STATE: `protocol.Connections.snapshot`, pickled), which
+the daemon keeps for `/healthz` and `/metrics` (`rt.receiving`).
 A message is handed to the writer (`registry/writer.py`) like one the daemon received itself,
 and its STORED goes back from the thread that committed it; the front's parse
 is kept for the pipeline (`Parsers.remember`). The listening socket is bound here, once, and
@@ -29,7 +31,7 @@ import time
 log = logging.getLogger("sakspost.receive")
 
 FRAME = struct.Struct("!BIQ")  # kind, request id, payload length
-CONFIG, CHUNK, END, ABORT, STORED = 1, 2, 3, 4, 5
+CONFIG, CHUNK, END, ABORT, STORED, STATE = 1, 2, 3, 4, 5, 6
 SMALL = 1 << 20  # bytes: a message this large stays in the buffer it was read into
 READ_BUFFER = 256 * 1024  # bytes: the daemon's read buffer on the link
 
@@ -91,6 +93,7 @@ class Front:
             except (ConnectionError, OSError, EOFError) as exc:
                 if not self._stopping.is_set():
                     log.error("the receiving front's link failed: %s", exc)
+            self.rt.receiving.front_ended()  # its connections are gone with it
             if self._stopping.is_set():
                 return
             code = self.process.poll() if self.process else None
@@ -118,6 +121,8 @@ class Front:
                     _append(partial, request, payload)
                 elif kind == ABORT:
                     partial.pop(request, None)
+                elif kind == STATE:
+                    self.rt.receiving.report(pickle.loads(payload))
                 elif kind == END:
                     protocol, roles, mail_from, rcpt_tos, parsed, (fp, message_id) = pickle.loads(payload)
                     raw = partial.pop(request, b"")

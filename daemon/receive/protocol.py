@@ -9,8 +9,12 @@ daemon's process, `front.Handler` in the front).
 from __future__ import annotations
 
 import asyncio
+import collections
+import ipaddress
 import logging
 import re
+import threading
+import time
 from email._header_value_parser import get_addr_spec, get_angle_addr  # as aiosmtpd parses them
 from email.errors import HeaderParseError
 
@@ -218,27 +222,38 @@ class Answers:
 
 
 class _Capped:
-    """At most `connections.limit` connections at once: one more is told `421` and closed at
-    once, before any of its data is read (an idle crowd must not take every file descriptor and
-    starve the senders already connected). aiosmtpd's idle timeout closes a connection that
-    sends nothing, counted from its last command or DATA slice."""
+    """At most `connections.limit` connections at once, and at most `connections.per_peer` from
+    one peer (`peer_of`): one more is told `421` and closed at once, before any of its data is
+    read (an idle crowd must not take every file descriptor and starve the senders already
+    connected, and one address must not take every place and starve the other peers). aiosmtpd's
+    idle timeout closes a connection that sends nothing, counted from its last command or DATA
+    slice."""
 
     connections: "Connections"
     _refused = False
+    _peer = ""
 
     def connection_made(self, transport) -> None:
-        if not self.connections.enter():
+        peer = peer_of(transport.get_extra_info("peername"))
+        refused = self.connections.enter(peer)
+        if refused is not None:
             self._refused = True
-            log.warning("refusing connections: %d open, the [receiver] max_connections", self.connections.limit)
-            transport.write(b"421 4.3.2 Too many connections, try again later\r\n")
+            if refused == FULL:
+                log.warning("refusing connections: %d open, the [receiver] max_connections", self.connections.limit)
+                transport.write(b"421 4.3.2 Too many connections, try again later\r\n")
+            else:
+                log.warning("refusing connections from %s: %d open from it, the [receiver] max_connections_per_peer",
+                            peer, self.connections.per_peer)
+                transport.write(b"421 4.7.0 Too many connections from your address, try again later\r\n")
             transport.close()
             return
+        self._peer = peer
         super().connection_made(transport)
 
     def connection_lost(self, error) -> None:
         if self._refused:
             return
-        self.connections.leave()
+        self.connections.leave(self._peer)
         super().connection_lost(error)
 
     def data_received(self, data) -> None:
@@ -249,29 +264,107 @@ class _Capped:
         return False if self._refused else super().eof_received()
 
 
+FULL, PER_PEER = "full", "per_peer"  # why a connection was refused: the `reason` label in /metrics
+
+
+def peer_of(peername) -> str:
+    """The peer a connection is counted against: its IPv4 address, or its IPv6 address's /64
+    (one host is given a whole /64 and can connect from any address in it); a Unix socket or
+    an unknown address is one peer, ""."""
+    if not peername:
+        return ""
+    try:
+        address = ipaddress.ip_address(peername[0])
+    except ValueError:
+        return ""
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 class Connections:
-    """How many connections a listener has open, and how many it takes."""
+    """How many connections a listener has open, in all and from each peer, how many it takes,
+    and how many it refused and why (`FULL`, `PER_PEER`), with the moment (`time.monotonic()`,
+    the same clock in every process of the machine) it last refused one for lack of room."""
 
-    def __init__(self, limit: int):
-        self.limit = limit
+    def __init__(self, limit: int, per_peer: int):
+        self.limit, self.per_peer = limit, per_peer
         self.open = 0
+        self.peers: collections.Counter[str] = collections.Counter()
+        self.refused = {FULL: 0, PER_PEER: 0}
+        self.full_at: float | None = None
 
-    def enter(self) -> bool:
+    def enter(self, peer: str) -> str | None:
+        """Take a connection from PEER: None if taken, else why it is refused."""
+        if self.peers[peer] >= self.per_peer:
+            self.refused[PER_PEER] += 1
+            return PER_PEER
         if self.open >= self.limit:
-            return False
+            self.refused[FULL] += 1
+            self.full_at = time.monotonic()
+            return FULL
         self.open += 1
-        return True
+        self.peers[peer] += 1
+        return None
 
-    def leave(self) -> None:
+    def leave(self, peer: str) -> None:
         self.open -= 1
+        self.peers[peer] -= 1
+        if self.peers[peer] <= 0:
+            del self.peers[peer]
+
+    def snapshot(self) -> tuple:
+        """What the daemon is told of them (`Receiving.report`): open, limit, refused, full_at."""
+        return self.open, self.limit, dict(self.refused), self.full_at
 
 
-def server_factory(cls, handler, config):
+class Receiving:
+    """What the daemon knows of its receiver's connections, for `/healthz` and `/metrics`: read
+    from the listener's `Connections` where it receives in its own process (`follow`), else as
+    the front last reported them (`report`), with what fronts that have ended refused."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._live: Connections | None = None
+        self._reported: tuple | None = None
+        self._earlier = collections.Counter()  # refusals counted by fronts that have ended
+
+    def follow(self, connections: Connections) -> None:
+        self._live = connections
+
+    def report(self, snapshot: tuple) -> None:
+        with self._lock:
+            self._reported = snapshot
+
+    def front_ended(self) -> None:
+        with self._lock:
+            if self._reported is not None:
+                self._earlier.update(self._reported[2])
+                self._reported = (0, self._reported[1], {}, self._reported[3])
+
+    def picture(self) -> tuple[int, int, dict, float | None] | None:
+        """(open, limit, refused by reason since start, last refused for lack of room), or None
+        before the receiver has said anything."""
+        with self._lock:
+            now = self._live.snapshot() if self._live is not None else self._reported
+            if now is None:
+                return None
+            open_, limit, refused, full_at = now
+            total = collections.Counter(self._earlier)
+            total.update(refused)
+            return open_, limit, {FULL: total[FULL], PER_PEER: total[PER_PEER]}, full_at
+
+
+def server_factory(cls, handler, config, connections: Connections | None = None):
     """A protocol factory for `loop.create_server` (as aiosmtpd's controllers build one): CLS
-    speaking to HANDLER, with the limits and name of CONFIG's `[receiver]`."""
+    speaking to HANDLER, with the limits and name of CONFIG's `[receiver]`, counting its
+    connections in CONNECTIONS (new ones if None)."""
     settings = config.receiver
     hostname = settings.hostname or config.identity.domain
-    connections = Connections(settings.max_connections)
+    if connections is None:
+        connections = Connections(settings.max_connections, settings.max_connections_per_peer)
 
     def factory():
         server = cls(handler, data_size_limit=settings.max_message_bytes, enable_SMTPUTF8=True,

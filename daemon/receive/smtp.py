@@ -16,7 +16,7 @@ import logging
 
 from ..registry.store import Incoming, StorageError
 from ..registry.writer import Writer
-from .protocol import Answers, LMTPServer, SMTPServer, server_factory
+from .protocol import Answers, Connections, LMTPServer, Receiving, SMTPServer, server_factory
 
 log = logging.getLogger("sakspost.receive")
 
@@ -43,9 +43,13 @@ class Handler(Answers):
         return self.answer(envelope, stored.pk)
 
 
-async def start(config, writer: Writer):
-    """Receive in this process (one core, or `[pipeline].parse_helper` off; else `link.Front`)."""
+async def start(config, writer: Writer, receiving: Receiving | None = None):
+    """Receive in this process (one core, or `[pipeline].parse_helper` off; else `link.Front`),
+    its connections watched by RECEIVING (`/healthz`, `/metrics`)."""
     cfg = config.receiver
     cls = LMTPServer if cfg.protocol == "lmtp" else SMTPServer
-    factory = server_factory(cls, Handler(config, writer, cfg.protocol), config)
+    connections = Connections(cfg.max_connections, cfg.max_connections_per_peer)
+    if receiving is not None:
+        receiving.follow(connections)
+    factory = server_factory(cls, Handler(config, writer, cfg.protocol), config, connections)
     return await asyncio.get_running_loop().create_server(factory, host=cfg.host, port=cfg.port)
