@@ -14,11 +14,10 @@ CSV cell is never a formula, a Markdown cell never a link, an image or HTML.
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import timedelta
 
-from ..inert import markdown_text, spreadsheet_cell
+from ..inert import SpreadsheetWriter, markdown_text
 from .chart import open_cases_svg
 from .report import STATE_NB, MeetingReport, duration, local_day, local_time
 
@@ -88,16 +87,9 @@ def _hours(value: timedelta | None) -> str:
     return f"{value.total_seconds() / 3600:.1f}" if value is not None else ""
 
 
-class _SpreadsheetWriter(csv.DictWriter):
-    """Rows whose every cell is one a spreadsheet takes as text (`inert.spreadsheet_cell`)."""
-
-    def writerow(self, rowdict):
-        return super().writerow({key: spreadsheet_cell(value) for key, value in rowdict.items()})
-
-
 def csv_text(report: MeetingReport, subjects: bool = False) -> str:
     out = io.StringIO()
-    writer = _SpreadsheetWriter(out, CSV_COLUMNS, lineterminator="\r\n")
+    writer = SpreadsheetWriter(out, CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for c in report.open:
         writer.writerow({"section": "open", "case": c.id, "severity": c.severity, "lead": c.lead, "state": c.state,
