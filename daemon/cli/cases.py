@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from ..outbound.wording import OSLO, actor_name, state_name
 
 from .. import views
-from ..inert import visible
+from ..inert import json_text, visible
 from ..pii import mask_identity_numbers
 from .common import case_data, date_arg, open_runtime
 
@@ -60,7 +60,7 @@ def cmd_cases_list(args) -> int:
                         .order_by(None).order_by(Case.deadline, Case.id))
             rows = list(session.exec(stmt))
             if args.json:
-                print(json.dumps([views.case_json(c, args.show_pii) for c in rows], ensure_ascii=False, indent=2))
+                print(json_text([views.case_json(c, args.show_pii) for c in rows]))
                 return 0
             print(f"{'sak':<16} {'type':<12} {'status':<22} {'gr':<2} {'opprettet':<16} {'alder':>5} "
                   f"{'siste aktivitet':<16} {'leder':<20} {'NHN-ref':<12} emne")
@@ -83,7 +83,7 @@ def cmd_cases_show(args) -> int:
     if data is None:
         return 1
     if args.json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        print(json_text(data))
         return 0
     print_case(args.cfg, data)
     return 0
@@ -162,7 +162,7 @@ def cmd_cases_export(args) -> int:
     if data is None:
         return 1
     if args.format == "json":
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        print(json_text(data))
     else:
         print(report.export_markdown(data), end="")
     return 0
@@ -187,7 +187,7 @@ def cmd_report_escalations(args) -> int:
             rows = report.escalations(session, actor=args.actor, since=since)
         fmt = "json" if args.json else args.format
         if fmt == "json":
-            print(json.dumps(rows, ensure_ascii=False, indent=2))
+            print(json_text(rows))
             return 0
         if fmt in ("md", "csv"):
             sys.stdout.write(report.escalations_markdown(rows) if fmt == "md" else report.escalations_csv(rows))
@@ -195,11 +195,11 @@ def cmd_report_escalations(args) -> int:
         print(f"{'case':<16} {'sev':<3} {'route':<13} {'received':<20} {'NHN told':<20} {'NHN ref':<14} "
               f"{'min→told':>8} {'min→ref':>8} {'state':<10}")
         for r in rows:
-            print(f"{r['id']:<16} {r['severity'] or '-':<3} {r['route']:<13} {r['received_at'] or '-':<20} "
-                  f"{r['nhn_told_at'] or r['forward_status']:<20} {r['nhn_reference'] or '-':<14} "
-                  f"{'-' if r['minutes_to_nhn_told'] is None else r['minutes_to_nhn_told']:>8} "
-                  f"{'-' if r['minutes_to_nhn_reference'] is None else r['minutes_to_nhn_reference']:>8} "
-                  f"{r['state']:<10}")
+            print(visible(f"{r['id']:<16} {r['severity'] or '-':<3} {r['route']:<13} {r['received_at'] or '-':<20} "
+                          f"{r['nhn_told_at'] or r['forward_status']:<20} {r['nhn_reference'] or '-':<14} "
+                          f"{'-' if r['minutes_to_nhn_told'] is None else r['minutes_to_nhn_told']:>8} "
+                          f"{'-' if r['minutes_to_nhn_reference'] is None else r['minutes_to_nhn_reference']:>8} "
+                          f"{r['state']:<10}"))
         return 0
     finally:
         rt.close()

@@ -8,7 +8,6 @@ it causes.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from ..inert import visible
+from ..inert import json_text, visible
 from ..parse.mail import NAME_BYTES, shortened
 from .common import acting_user, case_data, open_runtime
 
@@ -43,7 +42,7 @@ def cmd_cases_command(args) -> int:
     if outcome is None:
         return 1
     if args.json:
-        print(json.dumps(outcome, ensure_ascii=False, indent=2))
+        print(json_text(outcome))
     else:
         for r in outcome:
             print(f"{'OK  ' if r['ok'] else 'FEIL'} {r['command']}\n     {r['result']}")
@@ -83,7 +82,7 @@ def cmd_cases_attachments(args) -> int:
         rt.close()
     failed = [e for e in listed if "not_saved" in e]
     if args.json:
-        print(json.dumps(listed, ensure_ascii=False, indent=2))
+        print(json_text(listed))
         return 1 if failed else 0
     for e in listed:
         saved = f"  -> {e['saved_as']}" if "saved_as" in e else ""
