@@ -112,6 +112,35 @@ def test_the_command_line_shows_a_senders_escapes_as_text(daemon):
     assert f"emne: Feil {escaped}" in shown  # the case's subject
     assert f": Feil {escaped}" in shown.split("tidslinje:")[1]  # the message's subject
     assert f"| Feilmelding: {escaped}" in shown  # and its text
+    shown_json = daemon.cli("cases", "show", case["id"], "--json").stdout
+    listed_json = daemon.cli("cases", "list", "--json").stdout
+    exported = daemon.cli("cases", "export", case["id"], "--format", "json").stdout
+    for out in (shown_json, listed_json, exported):
+        for raw in RAW_CONTROLS[1:]:  # json.dumps writes C0 as \u001b itself; C1 and bidi are ours to escape
+            assert raw not in out, raw
+    # a script that reads the JSON gets the very value the sender wrote
+    assert json.loads(shown_json)["subject"] == subject and json.loads(exported)["case"]["subject"] == subject
+    assert next(c for c in json.loads(listed_json) if c["id"] == case["id"])["subject"] == subject
+
+def test_the_case_export_shows_a_senders_markup_and_message_id_as_text(daemon):
+    subject = "Feil [Logg inn](javascript:alert(1)) <img src=http://remote.example/x.png>"
+    sender = "eksport@sykehus.example"
+    raw = (f"From: Kari <{sender}>\r\nTo: brukerstotte@sykehus.example\r\nSubject: {subject}\r\n"
+           f"Message-ID: <img src=http://remote.example/y.png onerror=alert(1)>\r\nDate: {formatdate()}\r\n\r\n"
+           "Oppslag feiler.\r\n\r\nSted: XCA-gateway\r\n").encode()
+    daemon.send(raw, mail_from=sender)
+    case = wait_until(lambda: next((c for c in daemon.cases() if c["subject"] == subject), None), 20,
+                      what="the case")
+    md = daemon.cli("cases", "export", case["id"]).stdout.decode("utf-8")
+    renderer = MarkdownIt("commonmark").enable("table")
+    tokens = renderer.parse(md)
+    kinds = {t.type for t in tokens} | {c.type for t in tokens for c in (t.children or [])}
+    assert not kinds & {"link_open", "image", "html_inline", "html_block"}, kinds
+    heading = next(t for t in tokens if t.type == "inline")
+    assert "".join(c.content for c in heading.children) == f"{case['id']}: {subject}"
+    assert "<img src=http://remote.example/y.png onerror=alert(1)>" in md.replace("\\", "")  # the mail's id, as text
+    page = renderer.render(md)
+    assert "<a " not in page and "<img" not in page
 
 
 def attachment_mail(subject: str, attachments: list[tuple[str, bytes]]) -> bytes:
