@@ -1,6 +1,9 @@
 """Commands that read cases: cases list/show/export, report escalations, actors.
 
 What an operator reads is in bokmål: state names, actors by display name, times in Europe/Oslo.
+What senders wrote (a subject, an address, a message's text, NHN's reference) is printed through
+`inert.visible`: a control character, an ESC sequence or a bidirectional override shows as its
+escape and never acts on the terminal.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from sqlmodel import Session, select
 from ..outbound.wording import OSLO, actor_name, state_name
 
 from .. import views
+from ..inert import json_text, visible
 from ..pii import mask_identity_numbers
 from .common import case_data, date_arg, open_runtime
 
@@ -60,7 +64,7 @@ def cmd_cases_list(args) -> int:
                         .order_by(None).order_by(Case.deadline, Case.id))
             rows = list(session.exec(stmt))
             if args.json:
-                print(json.dumps([views.case_json(c, args.show_pii) for c in rows], ensure_ascii=False, indent=2))
+                print(json_text([views.case_json(c, args.show_pii) for c in rows]))
                 return 0
             print(f"{'sak':<16} {'type':<12} {'status':<22} {'gr':<2} {'opprettet':<16} {'alder':>5} "
                   f"{'siste aktivitet':<16} {'leder':<20} {'NHN-ref':<12} emne")
@@ -68,10 +72,10 @@ def cmd_cases_list(args) -> int:
             for c in rows:
                 subject = c.subject if args.show_pii else mask_identity_numbers(c.subject)
                 marks = f"frist {c.deadline} eier {c.owner_actor or '-'}  " if c.kind == "citizen_form" else ""
-                print(f"{c.id:<16} {c.kind:<12} {state_name(c.state):<22} {c.severity or '-':<2} "
-                      f"{when(c.created_at):<16} {age(c.created_at, now):>5} {when(c.updated_at):<16} "
-                      f"{(actor_name(rt.config, c.lead_actor) or '-')[:20]:<20} {c.nhn_reference or '-':<12} "
-                      f"{marks}{subject[:60]}")
+                print(visible(f"{c.id:<16} {c.kind:<12} {state_name(c.state):<22} {c.severity or '-':<2} "
+                              f"{when(c.created_at):<16} {age(c.created_at, now):>5} {when(c.updated_at):<16} "
+                              f"{(actor_name(rt.config, c.lead_actor) or '-')[:20]:<20} "
+                              f"{c.nhn_reference or '-':<12} {marks}{subject[:60]}"))
             return 0
     finally:
         rt.close()
@@ -83,7 +87,7 @@ def cmd_cases_show(args) -> int:
     if data is None:
         return 1
     if args.json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        print(json_text(data))
         return 0
     print_case(args.cfg, data)
     return 0
@@ -103,23 +107,23 @@ def print_case(config, data: dict) -> None:
             ("eier", actor_name(config, data.get("owner_actor"))), ("flagg", ", ".join(data.get("flags") or []))]
     for label, value in rows:
         if value not in (None, "", []):
-            print(f"{label:>20}: {value}")
+            print(visible(f"{label:>20}: {value}"))
     group = data.get("working_group") or []
     print("\narbeidsgruppe:" + ("" if group else " ingen"))
     for member in group:
         role = "leverandør" if member["role"] == "vendor" else "medlem"
-        print(f"  {actor_name(config, member['actor'])} ({member['actor']}, {role})")
+        print(visible(f"  {actor_name(config, member['actor'])} ({member['actor']}, {role})"))
     if "form" in data:
         print("\nskjema:")
         for key, value in data["form"]["fields"].items():
-            print(f"  {key:>18}: {value}")
-        print(f"  {'mangler':>18}: {', '.join(data['form']['missing']) or '-'}")
+            print(visible(f"  {key:>18}: {value}"))
+        print(visible(f"  {'mangler':>18}: {', '.join(data['form']['missing']) or '-'}"))
     messages = {m["id"]: m for m in data["messages"]}
     shown = set()
     print("\ntidslinje:")
     for e in data["audit"]:
         detail = json.dumps(e["detail"], ensure_ascii=False)
-        print(f"  {when(e['at'])}  {e['who']:<30} {e['action']:<22} {detail}")
+        print(visible(f"  {when(e['at'])}  {e['who']:<30} {e['action']:<22} {detail}"))
         m = messages.get(e["message"])
         if m is not None and m["id"] not in shown:
             shown.add(m["id"])
@@ -132,9 +136,9 @@ def print_case(config, data: dict) -> None:
 
 def print_message(m: dict) -> None:
     arrow = "inn" if m["direction"] == "in" else "ut"
-    print(f"      [{arrow} #{m['id']} {m['status']}] fra {m['from']}: {m['subject']}")
+    print(visible(f"      [{arrow} #{m['id']} {m['status']}] fra {m['from']}: {m['subject']}"))
     for line in (m.get("text") or "").strip().splitlines():
-        print(f"      | {line}")
+        print(f"      | {visible(line)}")
 
 
 def when(iso) -> str:
@@ -162,7 +166,7 @@ def cmd_cases_export(args) -> int:
     if data is None:
         return 1
     if args.format == "json":
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        print(json_text(data))
     else:
         print(report.export_markdown(data), end="")
     return 0
@@ -187,7 +191,7 @@ def cmd_report_escalations(args) -> int:
             rows = report.escalations(session, actor=args.actor, since=since)
         fmt = "json" if args.json else args.format
         if fmt == "json":
-            print(json.dumps(rows, ensure_ascii=False, indent=2))
+            print(json_text(rows))
             return 0
         if fmt in ("md", "csv"):
             sys.stdout.write(report.escalations_markdown(rows) if fmt == "md" else report.escalations_csv(rows))
@@ -195,11 +199,11 @@ def cmd_report_escalations(args) -> int:
         print(f"{'case':<16} {'sev':<3} {'route':<13} {'received':<20} {'NHN told':<20} {'NHN ref':<14} "
               f"{'min→told':>8} {'min→ref':>8} {'state':<10}")
         for r in rows:
-            print(f"{r['id']:<16} {r['severity'] or '-':<3} {r['route']:<13} {r['received_at'] or '-':<20} "
-                  f"{r['nhn_told_at'] or r['forward_status']:<20} {r['nhn_reference'] or '-':<14} "
-                  f"{'-' if r['minutes_to_nhn_told'] is None else r['minutes_to_nhn_told']:>8} "
-                  f"{'-' if r['minutes_to_nhn_reference'] is None else r['minutes_to_nhn_reference']:>8} "
-                  f"{r['state']:<10}")
+            print(visible(f"{r['id']:<16} {r['severity'] or '-':<3} {r['route']:<13} {r['received_at'] or '-':<20} "
+                          f"{r['nhn_told_at'] or r['forward_status']:<20} {r['nhn_reference'] or '-':<14} "
+                          f"{'-' if r['minutes_to_nhn_told'] is None else r['minutes_to_nhn_told']:>8} "
+                          f"{'-' if r['minutes_to_nhn_reference'] is None else r['minutes_to_nhn_reference']:>8} "
+                          f"{r['state']:<10}"))
         return 0
     finally:
         rt.close()

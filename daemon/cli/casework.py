@@ -9,13 +9,16 @@ it causes.
 
 from __future__ import annotations
 
-import json
+import os
 import re
 import sys
+import unicodedata
 from pathlib import Path
 
 from sqlmodel import Session, select
 
+from ..inert import json_text, visible
+from ..parse.mail import NAME_BYTES, shortened
 from .common import acting_user, case_data, open_runtime
 
 
@@ -40,7 +43,7 @@ def cmd_cases_command(args) -> int:
     if outcome is None:
         return 1
     if args.json:
-        print(json.dumps(outcome, ensure_ascii=False, indent=2))
+        print(json_text(outcome))
     else:
         for r in outcome:
             print(f"{'OK  ' if r['ok'] else 'FEIL'} {r['command']}\n     {r['result']}")
@@ -54,6 +57,9 @@ def cmd_cases_accept(args) -> int:
 
 
 def cmd_cases_attachments(args) -> int:
+    """List a case's attachments, or save each into --save DIR. Each is saved or reported on its
+    own: one that cannot be written never keeps the rest from being saved, and the status is 1
+    unless every one was."""
     from ..registry.models import Attachment, Case, Message
 
     rt = open_runtime(args)
@@ -72,26 +78,44 @@ def cmd_cases_attachments(args) -> int:
                 entry = {"id": att.id, "message": msg.id, "direction": msg.direction, "from": msg.from_addr,
                          "filename": att.filename, "content_type": att.content_type, "size": att.size}
                 if target is not None:
-                    path = target / safe_name(att.id, att.filename)
-                    path.write_bytes(att.data)
-                    entry["saved_as"] = str(path)
+                    path = target / safe_name(att.id, att.filename, name_max(target))
+                    try:
+                        path.write_bytes(att.data)
+                        entry["saved_as"] = str(path)
+                    except OSError as exc:
+                        entry["not_saved"] = f"{path}: {exc.strerror or exc}"
                 listed.append(entry)
     finally:
         rt.close()
+    failed = [e for e in listed if "not_saved" in e]
     if args.json:
-        print(json.dumps(listed, ensure_ascii=False, indent=2))
-        return 0
+        print(json_text(listed))
+        return 1 if failed else 0
     for e in listed:
         saved = f"  -> {e['saved_as']}" if "saved_as" in e else ""
-        print(f"#{e['id']:<5} msg {e['message']:<6} {e['direction']:<3} {e['size']:>9}  {e['content_type']:<28} "
-              f"{e['filename'] or '(uten navn)'}{saved}")
+        print(visible(f"#{e['id']:<5} msg {e['message']:<6} {e['direction']:<3} {e['size']:>9}  "
+                      f"{e['content_type']:<28} {e['filename'] or '(uten navn)'}{saved}"))
+        if "not_saved" in e:
+            print(visible(f"#{e['id']}: ikke lagret: {e['not_saved']}"), file=sys.stderr)
     if not listed:
         print("no attachments")
-    return 0
+    if failed:
+        print(f"{len(failed)} of {len(listed)} attachment(s) not saved", file=sys.stderr)
+    return 1 if failed else 0
 
 
-def safe_name(attachment_id: int, filename: str) -> str:
-    """A file name to save an attachment under: its id first (two may share a name), then its own
-    name without any directory part or character a shell or file system would trip on."""
-    base = re.sub(r"[^\w.æøåÆØÅ-]+", "_", Path((filename or "").replace("\\", "/")).name).strip("._")
-    return f"{attachment_id}-{base or 'vedlegg'}"
+def name_max(directory: Path) -> int:
+    """How many bytes a file name in DIRECTORY may have, as its file system says."""
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return NAME_BYTES
+
+
+def safe_name(attachment_id: int, filename: str, limit: int = NAME_BYTES) -> str:
+    """A file name to save an attachment under: its id first (two may share a name, and no name
+    then begins with a dot), then its own name without any directory part, control character,
+    bidirectional override or other character a shell or file system would trip on, cut to
+    LIMIT bytes of UTF-8 with its extension kept."""
+    name = unicodedata.normalize("NFC", Path((filename or "").replace("\\", "/")).name)
+    return shortened(f"{attachment_id}-" + (re.sub(r"[^\w.-]+", "_", name).strip("._") or "vedlegg"), limit)

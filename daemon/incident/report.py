@@ -4,18 +4,18 @@ Decides what an actor can show an auditor: who did what and when, with which mai
 every case that went to NHN (severity A or B, a C or D a handler sent on with `#meld-nhn`, or a
 case NHN opened first) when it came in, how it went (`route`: `severity`, `meld-nhn`,
 `opened_by_nhn`), when NHN was told (the forward queued and sent), NHN's reference, and how long
-each step took; as JSON, a table, Markdown or CSV.
+each step took; as JSON, a table, Markdown or CSV (what senders wrote made inert, `inert`).
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from datetime import datetime
 
 from sqlmodel import Session, select
 
+from ..inert import SpreadsheetWriter, markdown_text
 from ..registry.models import AuditEvent, Case, Message, OutboxMail, as_utc
 from ..views import _iso, audit_json, case_json
 
@@ -34,17 +34,18 @@ def export(session: Session, case: Case, show_pii: bool = False) -> dict:
 
 def export_markdown(data: dict) -> str:
     case = data["case"]
-    lines = [f"# {case['id']}: {case['subject']}", "",
+    md = markdown_text
+    lines = [f"# {case['id']}: {md(case['subject'])}", "",
              f"- kind: {case['kind']}", f"- state: {case['state']}", f"- severity: {case['severity'] or '-'}",
-             f"- reporter: {case['reporter']}", f"- lead actor: {case['lead_actor'] or '-'}",
-             f"- NHN reference: {case['nhn_reference'] or '-'}", f"- created: {case['created_at']}", "",
+             f"- reporter: {md(case['reporter'])}", f"- lead actor: {md(case['lead_actor'] or '-')}",
+             f"- NHN reference: {md(case['nhn_reference'] or '-')}", f"- created: {case['created_at']}", "",
              "| # | when (UTC) | who | what | detail | mail |", "|---|---|---|---|---|---|"]
     for i, e in enumerate(data["audit"], 1):
-        detail = json.dumps(e["detail"], ensure_ascii=False).replace("|", "\\|")
+        detail = md(json.dumps(e["detail"], ensure_ascii=False))
         mail = ""
         if "mail" in e:
-            mail = f"{e['mail']['direction']} <{e['mail']['message_id']}>"
-        lines.append(f"| {i} | {e['at']} | {e['who']} | {e['action']} | {detail} | {mail} |")
+            mail = md(f"{e['mail']['direction']} <{e['mail']['message_id']}>")
+        lines.append(f"| {i} | {e['at']} | {md(e['who'])} | {e['action']} | {detail} | {mail} |")
     return "\n".join(lines) + "\n"
 
 
@@ -109,7 +110,7 @@ ESCALATION_COLUMNS = ["id", "severity", "route", "escalated_by", "actor", "lead_
 
 def escalations_csv(rows: list[dict]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, ESCALATION_COLUMNS, lineterminator="\r\n", extrasaction="ignore")
+    writer = SpreadsheetWriter(out, ESCALATION_COLUMNS, lineterminator="\r\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
@@ -126,5 +127,5 @@ def escalations_markdown(rows: list[dict]) -> str:
                  (f" ({r['escalated_by']})" if r["route"] == "meld-nhn" else ""),
                  r["received_at"], r["nhn_told_at"] or r["forward_status"], r["nhn_reference"],
                  r["minutes_to_nhn_told"], r["minutes_to_nhn_reference"], r["minutes_to_closed"], r["state"]]
-        lines.append("| " + " | ".join("-" if v in (None, "") else str(v).replace("|", "\\|") for v in cells) + " |")
+        lines.append("| " + " | ".join("-" if v in (None, "") else markdown_text(v) for v in cells) + " |")
     return "\n".join(lines) + "\n"

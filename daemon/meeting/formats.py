@@ -8,15 +8,16 @@ asked for (`subjects`); the service and the last `#status` (written for the work
 shown, identity numbers redacted. The mailed digest uses the same tables with `for_mail` set:
 no free text at all, only case numbers, severity, lead, NHN's reference and classification,
 ages, dates and states. CSV is for spreadsheets: one row per case, a `section` column, ISO 8601
-times (UTC) and durations in hours.
+times (UTC) and durations in hours. What senders wrote is made inert for its reader (`inert`): a
+CSV cell is never a formula, a Markdown cell never a link, an image or HTML.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import timedelta
 
+from ..inert import SpreadsheetWriter, markdown_text
 from .chart import open_cases_svg
 from .report import STATE_NB, MeetingReport, duration, local_day, local_time
 
@@ -37,7 +38,7 @@ def html(report: MeetingReport, renderer, subjects: bool = False) -> str:
 
 
 def _cell(value) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ") if value not in (None, "") else "-"
+    return markdown_text(value) if value not in (None, "") else "-"
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
@@ -88,7 +89,7 @@ def _hours(value: timedelta | None) -> str:
 
 def csv_text(report: MeetingReport, subjects: bool = False) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\r\n")
+    writer = SpreadsheetWriter(out, CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for c in report.open:
         writer.writerow({"section": "open", "case": c.id, "severity": c.severity, "lead": c.lead, "state": c.state,

@@ -5,8 +5,9 @@ Decides what of a header's value may be written. Much of what we write comes fro
 reference), so nothing is written as it came: an address must be one address in the RFC 5322
 grammar (`rfc5322`), else it is dropped; a display name, a subject and any other text lose their
 control characters (a CR or LF would start a header of the sender's choosing) and their identity
-numbers; a Message-ID that is not a valid msg-id, or that holds an identity number, is left out
-of In-Reply-To and References; an attachment's name is reduced to a safe file name.
+numbers; a Message-ID that is not a valid msg-id, or that holds an identity number or an RFC
+2047 encoded word (a reader that decodes it would find a line break there), is left out of
+In-Reply-To and References; an attachment's name is reduced to a safe file name.
 `render.Renderer.compose` hands every header of every mail to `guard` and writes what it gets.
 """
 
@@ -47,7 +48,7 @@ def address_list(values) -> list[tuple[str, str]]:
 
 def msg_ids(values, *, ours: bool = False) -> list[str]:
     """The valid Message-IDs among VALUES (without angle brackets), each once; one that holds an
-    identity number is left out (redacting it would make it another id). OURS: ids we made
+    identity number (redacting it would make it another id) or an encoded word is left out. OURS: ids we made
     (`tokens`), only checked for their grammar."""
     out = []
     for value in values:
@@ -59,9 +60,10 @@ def msg_ids(values, *, ours: bool = False) -> list[str]:
 
 @functools.lru_cache(maxsize=4096)
 def _their_msg_id(value: str) -> bool:
-    """Whether VALUE, a sender's Message-ID, may be written: valid, and no identity number in it.
+    """Whether VALUE, a sender's Message-ID, may be written: valid, with no identity number and
+    nothing a reader would decode as an encoded word in it (`=?`, as `_plain` decides).
     Remembered: a thread's ids come again in In-Reply-To and References of every answer."""
-    return is_msg_id(value) and not contains_identity_number(value)
+    return is_msg_id(value) and "=?" not in value and not contains_identity_number(value)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -26,7 +26,7 @@ from email import policy
 from email.feedparser import BytesFeedParser
 from email.message import Message as StdMessage
 
-from ..rfc5322 import read_mailbox
+from ..rfc5322 import read_mailbox, readable
 from .body import MAX_PARTS, html_to_text, walk
 from .headers import _AS_WRITTEN, _LINESEP, MAX_ADDRESSES, MAX_VALUE_CHARS, _addresses, _header_value
 from .mail import Attachment, ParsedMail
@@ -51,7 +51,7 @@ def _read(msg: StdMessage, mail: ParsedMail, *, parts: bool = True) -> None:
     for name, value in mail.headers:
         first.setdefault(name.lower(), value)
     mail.subject = first.get("subject", "")[:998]
-    raw = {"from": [], "reply-to": []}
+    raw = {"from": [], "reply-to": [], "message-id": [], "in-reply-to": [], "references": []}
     for name, value in msg.raw_items():
         if name.lower() in raw:
             raw[name.lower()].append(value)
@@ -60,10 +60,15 @@ def _read(msg: StdMessage, mail: ParsedMail, *, parts: bool = True) -> None:
     mail.to = _addresses(first.get("to", ""))
     mail.cc = _addresses(first.get("cc", ""))
     mail.reply_to = read_mailbox(raw["reply-to"]).address if raw["reply-to"] else ""
-    mid = _MSGIDS.findall(first.get("message-id", ""))
-    mail.message_id = mid[0] if mid else first.get("message-id", "")
-    mail.in_reply_to = _MSGIDS.findall(first.get("in-reply-to", ""))
-    mail.references = _MSGIDS.findall(first.get("references", ""))
+    # ids as written: an encoded word is no part of a msg-id (RFC 2047 5), so none is decoded
+    # here (`=?utf-8?q?=0D=0A?=` would read as a line break); outbound/headers.py leaves such an
+    # id out of our In-Reply-To and References
+    ids = {key: readable(str(values[0])) if values else "" for key, values in raw.items()
+           if key in ("message-id", "in-reply-to", "references")}
+    mid = _MSGIDS.findall(ids["message-id"])
+    mail.message_id = mid[0] if mid else " ".join(ids["message-id"].split())
+    mail.in_reply_to = _MSGIDS.findall(ids["in-reply-to"])
+    mail.references = _MSGIDS.findall(ids["references"])
     mail.date = first.get("date", "")
     try:
         mail.content_type = _LINESEP.sub("", msg.get_content_type())

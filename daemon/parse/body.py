@@ -10,7 +10,7 @@ from email.utils import collapse_rfc2231_value
 from html.parser import HTMLParser
 
 from .headers import _LINESEP, _header_value
-from .mail import Attachment, ParsedMail
+from .mail import Attachment, ParsedMail, shortened
 
 MAX_PARTS = 1000  # MIME parts read
 
@@ -124,7 +124,7 @@ def walk(msg: StdMessage, mail: ParsedMail) -> None:
                 data = payload.encode("utf-8", "replace") if isinstance(payload, str) else b""
         except Exception:
             data = b""
-        mail.attachments.append(Attachment(filename=filename[:255], content_type=ctype, data=data))
+        mail.attachments.append(Attachment(filename=shortened(filename), content_type=ctype, data=data))
     if plain:
         mail.text = "\n".join(plain)
     elif html:

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+NAME_BYTES = 255  # of an attachment's name: what a file system takes for one name (ext4, XFS, tmpfs)
+EXTENSION_MAX = 16  # characters after a name's last dot that are kept as its extension when it is cut
+
 
 @dataclass
 class Attachment:
     filename: str
     content_type: str
     data: bytes
+
+
+def shortened(name: str, limit: int = NAME_BYTES) -> str:
+    """NAME in at most LIMIT bytes of UTF-8, cut at a character boundary before its extension
+    (what follows its last dot, when that is short), which is kept."""
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or len(ext) > EXTENSION_MAX:
+        stem, dot, ext = name, "", ""
+    room = max(limit - len((dot + ext).encode("utf-8")), 0)
+    return stem.encode("utf-8")[:room].decode("utf-8", "ignore") + dot + ext
 
 
 @dataclass
