@@ -106,13 +106,14 @@ def message_in(session: Session, rt, case: Case, message, mail) -> None:
             return roles.hold(session, rt, case, message, mail, "reporter" if reporter else group.role_of(
                 session, case, actor_id), proof)
     attachments = list(session.exec(select(Attachment).where(Attachment.message_pk == message.id)))
-    held = (reporter or bool(actor_id)) and group.hold_closure(session, rt, case, message, sender=sender, text=text)
+    reopened = (reporter or bool(actor_id)) and group.hold_closure(session, rt, case, message, sender=sender,
+                                                                   text=text)
     if reporter:
-        group.reporter_wrote(session, rt, case, message, text, sender=sender, tell_handlers=not held)
+        group.reporter_wrote(session, rt, case, message, text, sender=sender, tell_handlers=not reopened)
     elif actor_id and actor_id != rt.config.identity.actor:
         group.pass_on(session, rt, case, message, text, sender=sender, actor_id=actor_id,
                       headline=f"Svar fra {actor_name(rt.config, actor_id)}", attachments=attachments)
-    elif not held:
+    elif not reopened:
         notify.news(session, rt, case, "Ny melding i saken", text[:20_000], purpose="handler_message",
                     sender=sender, reply_to_message=message)
 

@@ -145,8 +145,9 @@ def run_commands(session, rt, case, message, mail, lines: list[Line]) -> None:
 def refuse(session, rt, case, message, mail, texts: list[str], handler: str, reason: str) -> None:
     """Commands that change nothing: recorded on the case with why. Someone who wrote as a
     handler without proving it alerts that handler at the handler's configured address, never
-    the mail's own, at most once an hour with the hour's count; a participant who is no handler is told politely; an outsider hears nothing
-    (a refusal would tell them the case exists and what it is about)."""
+    the mail's own, at most once an hour with the hour's count; a participant who is no handler is
+    told politely; an outsider hears nothing (a refusal would tell them the case exists and
+    what it is about)."""
     who = mail.from_addr or "unknown"
     cases.note(session, case, "command_refused", who=who, message_pk=message.id,
                detail={"commands": texts, "reason": reason, "from": who,

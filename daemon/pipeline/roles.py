@@ -86,7 +86,8 @@ def hold(session: Session, rt, case: Case, message, mail, role: str, proof: Proo
     cases.note(session, case, UNPROVEN, who=sender, message_pk=message.id,
                detail={"role": role, "from": sender, "reason": proof.problem})
     if not held.has_flag(case, held.UNPROVEN_WAITS):
-        cases.change(session, case, action="unproven_held", flags=held.flags_with(case.flags, **{held.UNPROVEN_WAITS: True}))
+        cases.change(session, case, action="unproven_held",
+                     flags=held.flags_with(case.flags, **{held.UNPROVEN_WAITS: True}))
     audit_forgery(session, case, message, mail, proof)
     count = limits.seen(session, "unproven_seen", case.id)
     if not limits.once_an_hour(session, "unproven_notice", case.id):
