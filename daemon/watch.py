@@ -6,8 +6,9 @@ queries read, across every instance sharing the registry: cases by kind and stat
 direction and status, the outbox by status (pending = queued, sent, failed), the age of the oldest
 A/B incident not yet escalated, the oldest inbound message still waiting for the pipeline, and each
 mailbox's lag (how long it has been failing or stopped; 0 while it is connected). `/healthz`
-answers 200 when the database answers a query and the receiver accepts a connection, else 503,
-with what failed in a small JSON object.
+answers 200 when the database answers a query, the receiver accepts a connection and no
+mailbox is failing, else 503, with what failed in a small JSON object (a failing mailbox as
+`"mailbox NAME": "failing: ITS LAST ERROR"`).
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ class Watch:
             with read_only(self.rt.engine).connect() as conn:
                 conn.execute(text("SELECT 1"))
             checks["database"] = "ok"
+            with read_only(self.rt.engine).connect() as conn:
+                for name, error in conn.execute(select(MailboxState.name, MailboxState.last_error)
+                                                .where(MailboxState.state == "failing")):
+                    checks[f"mailbox {name}"] = f"failing: {error}"
         except Exception as exc:  # what failed is the answer, not a crash
             checks["database"] = f"failed: {type(exc).__name__}"
         receiver = self.rt.config.receiver
