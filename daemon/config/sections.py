@@ -209,7 +209,7 @@ class Mailbox(OAuth2Login):
         if not self.host.strip():
             raise refuse("must not be empty", at=("host",))
         if self.tls == "none" and not is_loopback(self.host):
-            raise refuse("\"none\" sends the password in clear and is allowed only for a loopback host "
+            raise refuse("\"none\" sends the password (or token) in clear and is allowed only for a loopback host "
                          f"(127.0.0.0/8, ::1, localhost), not {self.host!r}; use \"implicit\" or \"starttls\"",
                          at=("tls",))
         if not self._oauth2_complete() and not (self.password_file or self.password_env):
