@@ -82,6 +82,26 @@ def bounce(session: Session, rt, case: Case, message) -> int:
                 purpose="handler_bounce")
 
 
+def mailbox_refused(rt, mailbox, reason: str) -> int:
+    """MAILBOX's login is refused (its password, or its OAuth 2.0 client): tell the handlers, in
+    a transaction of its own. The caller tells them once a refusal (`Cursor.refused`). Returns how
+    many mails were queued."""
+    recipients = handler_addresses(rt.config)
+    if not recipients:
+        log.warning("mailbox %s: no [notify] address and no handlers of [identity] actor to tell of "
+                    "its refused login", mailbox.name)
+        return 0
+    context = {"mailbox": mailbox.name, "username": mailbox.username, "host": mailbox.host, "reason": reason,
+               "greeting_name": ""}
+    with rt.writer.turn(), Session(rt.engine) as session:
+        queued = sum(1 for address in recipients
+                     if cases.send(session, rt, None, "mailbox_refused", context, to=[address],
+                                   purpose="mailbox_refused", auto_submitted="auto-generated"))
+        session.commit()
+    rt.wake_sender.set()
+    return queued
+
+
 def send_digest(rt, now=None) -> int:
     """The day's minor cases in one mail to each handler (`minor_cases = "digest"`): a scheduled
     job. Returns how many cases it listed."""

@@ -7,8 +7,9 @@ direction and status, the outbox by status (pending = queued, sent, failed), the
 A/B incident not yet escalated, the oldest inbound message still waiting for the pipeline, and each
 mailbox's lag (how long it has been failing or stopped; 0 while it is connected); and the
 receiver's connections, open and refused by reason, as its listener or front last told them
-(`rt.receiving`). `/healthz` answers 200 when the database answers a query and the receiver
-accepts a connection, else 503, with what failed in a small JSON object; the receiver is
+(`rt.receiving`). `/healthz` answers 200 when the database answers a query, the receiver
+accepts a connection and no mailbox is failing, else 503, with what failed in a small JSON
+object (a failing mailbox as `"mailbox NAME": "failing: ITS LAST ERROR"`); the receiver is
 `degraded` (still 200) while every place is taken or it refused a connection for lack of room
 in the last REFUSED_SECONDS (a scrape every 15 s sees a crowd that came and went between two).
 """
@@ -138,6 +139,10 @@ class Watch:
             with read_only(self.rt.engine).connect() as conn:
                 conn.execute(text("SELECT 1"))
             checks["database"] = "ok"
+            with read_only(self.rt.engine).connect() as conn:
+                for name, error in conn.execute(select(MailboxState.name, MailboxState.last_error)
+                                                .where(MailboxState.state == "failing")):
+                    checks[f"mailbox {name}"] = f"failing: {error}"
         except Exception as exc:  # what failed is the answer, not a crash
             checks["database"] = f"failed: {type(exc).__name__}"
         receiver = self.rt.config.receiver

@@ -14,7 +14,8 @@ from .casework import cmd_cases_accept, cmd_cases_attachments, cmd_cases_command
 from .common import EX_TEMPFAIL  # noqa: F401  (part of the interface)
 from .meeting import cmd_digest, cmd_report_meeting, cmd_report_support
 from .operate import cmd_db_current, cmd_db_revision, cmd_db_upgrade, cmd_purge
-from .mail import cmd_check_config, cmd_ingest, cmd_mailboxes_check, cmd_reprocess, cmd_run, cmd_stats
+from .mail import (cmd_check_config, cmd_ingest, cmd_mailbox_test, cmd_mailboxes_check, cmd_reprocess, cmd_run,
+                   cmd_stats)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         dest="mailboxes_command", required=True)
     p = mailboxes.add_parser("check", help="log in to each mailbox and list its folders, changing nothing")
     p.set_defaults(func=cmd_mailboxes_check)
+    mailbox = sub.add_parser("mailbox", help="one configured IMAP mailbox").add_subparsers(
+        dest="mailbox_command", required=True)
+    p = mailbox.add_parser("test", help="log in to mailbox NAME once and say in one line how it went")
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(func=cmd_mailbox_test)
 
     p = cases.add_parser("list")
     p.add_argument("--state")

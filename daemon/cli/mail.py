@@ -1,4 +1,5 @@
-"""Commands that run the daemon or move mail: run, check-config, ingest, reprocess, stats, mailboxes."""
+"""Commands that run the daemon or move mail: run, check-config, ingest, reprocess, stats, mailboxes,
+mailbox test."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def cmd_check_config(args) -> int:
     try:
         usable(cfg)
     except config_mod.ConfigError as exc:
-        print(f"sakspost: configuration error: {exc}", file=sys.stderr)
+        for problem in str(exc).splitlines():
+            print(f"sakspost: configuration error: {problem}", file=sys.stderr)
         return 2
     print(f"configuration OK: {cfg.source}")
     for line in describe(cfg):
@@ -165,3 +167,27 @@ def cmd_mailboxes_check(args) -> int:
     if failed:
         print(f"{failed} of {len(mailboxes)} mailbox(es) cannot be used", file=sys.stderr)
     return 1 if failed else 0
+
+
+def cmd_mailbox_test(args) -> int:
+    """Log in to one mailbox once and say in one line what worked or what the server answered."""
+    from contextlib import suppress
+
+    from ..receive.imap import connect, explain
+
+    mailbox = next((m for m in args.cfg.mailbox if m.name == args.name), None)
+    if mailbox is None:
+        names = ", ".join(m.name for m in args.cfg.mailbox) or "none"
+        print(f"sakspost: no [[mailbox]] named {args.name!r} in {args.cfg.source} (mailboxes: {names})",
+              file=sys.stderr)
+        return 2
+    how = (f"XOAUTH2 with a token from {mailbox.oauth2_token_url}" if mailbox.auth == "xoauth2" else "password")
+    try:
+        client = connect(mailbox)
+    except Exception as exc:
+        print(f"{mailbox.name}: FAILED: {explain(exc, mailbox)}")
+        return 1
+    with suppress(Exception):
+        client.logout()
+    print(f"{mailbox.name}: OK: logged in to {mailbox.host}:{mailbox.port} as {mailbox.username} by {how}")
+    return 0

@@ -57,7 +57,36 @@ class Receiver(Section):
         return self
 
 
-class Relay(Section):
+class OAuth2Login(Section):
+    """`auth = "xoauth2"`: SASL XOAUTH2 with a token of the client-credentials grant (Microsoft 365)."""
+
+    auth: Annotated[str, one_of("password", "xoauth2")] = "password"
+    oauth2_token_url: str = ""
+    oauth2_client_id: str = ""
+    oauth2_client_secret_file: str = ""  # a path, or a systemd credential's name (LoadCredential)
+    oauth2_scope: str = ""
+
+    def _oauth2_complete(self) -> bool:
+        """Whether the keys of the chosen `auth` are given (raises for the first that is not)."""
+        if self.auth != "xoauth2":
+            return False
+        for key in ("oauth2_token_url", "oauth2_client_id", "oauth2_client_secret_file", "oauth2_scope"):
+            if not getattr(self, key).strip():
+                raise refuse('required with auth = "xoauth2"', at=(key,))
+        if not self.oauth2_token_url.startswith("https://"):
+            raise refuse(f"{self.oauth2_token_url!r} is not an https:// URL (the client secret goes there)",
+                         at=("oauth2_token_url",))
+        return True
+
+    def oauth2_client_secret(self) -> str:
+        return read_secret(self.oauth2_client_secret_file, "", self.where(), "oauth2_client_secret")
+
+    def where(self) -> str:
+        """The section as messages name it: `[relay]`, `[[mailbox]] NAME`."""
+        raise NotImplementedError
+
+
+class Relay(OAuth2Login):
     host: str = ""
     port: Port = 587
     starttls: bool = True
@@ -72,12 +101,20 @@ class Relay(Section):
     def _complete(self):
         if not self.host:
             raise refuse("required when [relay] is present", at=("host",))
-        if self.username and not (self.password_file or self.password_env):
+        if self._oauth2_complete():
+            if not self.username:
+                raise refuse('required with auth = "xoauth2" (the mailbox that sends)', at=("username",))
+            if not (self.starttls or self.implicit_tls):
+                raise refuse('auth = "xoauth2" sends a token: starttls or implicit_tls is required', at=("starttls",))
+        elif self.username and not (self.password_file or self.password_env):
             raise refuse("a username needs password_file or password_env", at=("password_file",))
         return self
 
     def password(self) -> str:
         return read_secret(self.password_file, self.password_env, "[relay]")
+
+    def where(self) -> str:
+        return "[relay]"
 
 
 class Identity(Section):
@@ -155,7 +192,7 @@ class Retention(Section):
     closed_case_days: int = Field(0, ge=0)  # `sakspost purge` removes cases closed longer ago; 0: only --before
 
 
-class Mailbox(Section):
+class Mailbox(OAuth2Login):
     name: str
     host: str
     username: str
@@ -180,10 +217,10 @@ class Mailbox(Section):
         if not self.host.strip():
             raise refuse("must not be empty", at=("host",))
         if self.tls == "none" and not is_loopback(self.host):
-            raise refuse("\"none\" sends the password in clear and is allowed only for a loopback host "
+            raise refuse("\"none\" sends the password (or token) in clear and is allowed only for a loopback host "
                          f"(127.0.0.0/8, ::1, localhost), not {self.host!r}; use \"implicit\" or \"starttls\"",
                          at=("tls",))
-        if not (self.password_file or self.password_env):
+        if not self._oauth2_complete() and not (self.password_file or self.password_env):
             raise refuse("password_file or password_env is required", at=("password_file",))
         if not self.folder.strip():
             raise refuse("must not be empty", at=("folder",))
@@ -193,6 +230,9 @@ class Mailbox(Section):
 
     def password(self) -> str:
         return read_secret(self.password_file, self.password_env, f"[[mailbox]] {self.name}")
+
+    def where(self) -> str:
+        return f"[[mailbox]] {self.name}"
 
 
 class Actor(Section):

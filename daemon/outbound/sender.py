@@ -30,6 +30,7 @@ from pathlib import Path
 from sqlalchemy import Integer, bindparam, or_, update
 from sqlmodel import Session, select
 
+from ..oauth2 import TokenError, tokens_for, xoauth2
 from ..registry import leases, sql
 from ..registry.db import read_only
 from ..registry.models import Message, OutboxMail, RawMessage, utcnow
@@ -100,7 +101,9 @@ def deliver_smtp(relay, mail_from: str, recipients: list[str], raw: bytes) -> No
                 client.starttls(context=_tls_context(relay))
                 client.sock.settimeout(GREETING_SECONDS)
                 client.ehlo()
-            if relay.username:
+            if relay.auth == "xoauth2":
+                _xoauth2_login(client, relay)
+            elif relay.username:
                 client.login(relay.username, relay.password())
             refused = client.sendmail(mail_from, recipients, raw)
     except smtplib.SMTPRecipientsRefused as exc:
@@ -114,6 +117,8 @@ def deliver_smtp(relay, mail_from: str, recipients: list[str], raw: bytes) -> No
         if 500 <= exc.smtp_code < 600:
             raise PermanentFailure(message) from None
         raise TemporaryFailure(message) from None
+    except TokenError as exc:  # no token: the mail waits, like one the relay cannot take now
+        raise TemporaryFailure(str(exc)) from None
     except (UnicodeError, smtplib.SMTPNotSupportedError) as exc:  # the same every time: not retried
         raise PermanentFailure(f"cannot be sent: {type(exc).__name__}: {exc}") from None
     except (smtplib.SMTPException, OSError, socket.timeout, ssl.SSLError) as exc:
@@ -122,6 +127,26 @@ def deliver_smtp(relay, mail_from: str, recipients: list[str], raw: bytes) -> No
         raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from None
     if refused:
         log.warning("relay refused some recipients: %s", refused)
+
+
+def _xoauth2_login(client: smtplib.SMTP, relay) -> None:
+    """AUTH XOAUTH2 with the relay's token; a refused token is fetched anew once. Still refused,
+    the mail waits (TemporaryFailure): a refused login is the configuration's fault, not the mail's."""
+    tokens = tokens_for(relay)
+    for attempt in (1, 2):
+        token = tokens.token()
+        # the server answers a refusal with a 334 challenge (its error, as JSON): an empty line ends it
+        answers = iter((xoauth2(relay.username, token), ""))
+        try:
+            client.auth("XOAUTH2", lambda challenge=None: next(answers, ""), initial_response_ok=True)
+            return
+        except smtplib.SMTPAuthenticationError as exc:
+            tokens.refused()
+            said = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+            if attempt == 2:
+                raise TemporaryFailure(f"relay refused AUTH XOAUTH2 for {relay.username!r}, also with a new "
+                                       f"access token: {exc.smtp_code} {said}") from None
+            log.info("relay refused the access token (%s); fetching a new one", exc.smtp_code)
 
 
 def _tls_context(relay) -> ssl.SSLContext:

@@ -18,6 +18,13 @@ retried with backoff (1 s doubling to 60 s; to 10 minutes for a refused login, s
 password does not get the account locked). Each mailbox is its own thread: one failing never
 stops the others or the SMTP receiver.
 
+`auth = "xoauth2"` logs in by SASL XOAUTH2 with a token of the client-credentials grant
+(`daemon.oauth2`), fetched again before a reconnect once it is near its end; a token the server
+refuses is fetched anew once and tried again. A login still refused then (or a client the token
+endpoint refuses, or a refused password) is a refusal: the handlers are told once
+(`notify.mailbox_refused`, until the mailbox has connected again) and it is logged once; the
+retries after it are logged only at debug level.
+
 `SAKSPOST_TEST_HOLD_AFTER_COMMIT=SECONDS` (tests only) waits that long after each commit,
 before the move or flag, so a test can kill the daemon inside that window.
 """
@@ -37,7 +44,9 @@ from contextlib import suppress
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
+from .. import notify
 from ..config import ConfigError, Mailbox
+from ..oauth2 import ClientRefused, TokenError, tokens_for
 from ..registry.mailboxes import Cursor
 from ..registry.store import Incoming, StorageError
 
@@ -77,12 +86,31 @@ def connect(mailbox: Mailbox) -> IMAPClient:
             if not client.has_capability("STARTTLS"):
                 raise TLSUnavailable(f"{mailbox.host}:{mailbox.port} does not offer STARTTLS")
             client.starttls(context)
-        client.login(mailbox.username, mailbox.password())
+        login(client, mailbox)
     except BaseException:
         with suppress(Exception):
             client.shutdown()
         raise
     return client
+
+
+def login(client: IMAPClient, mailbox: Mailbox) -> None:
+    """Log in as the mailbox says: LOGIN with its password, or XOAUTH2 with a token (a refused
+    token is fetched anew once). Raises LoginError when refused, TokenError without a token."""
+    if mailbox.auth != "xoauth2":
+        client.login(mailbox.username, mailbox.password())
+        return
+    tokens = tokens_for(mailbox)
+    try:
+        client.oauth2_login(mailbox.username, tokens.token())
+    except LoginError:
+        tokens.refused()
+        log.info("mailbox %s: the server refused the access token; fetching a new one", mailbox.name)
+        try:
+            client.oauth2_login(mailbox.username, tokens.token())
+        except LoginError as exc:
+            tokens.refused()
+            raise LoginError(f"{_text(exc)} (also with a new access token)") from None
 
 
 def explain(exc: BaseException, mailbox: Mailbox) -> str:
@@ -107,7 +135,7 @@ def explain(exc: BaseException, mailbox: Mailbox) -> str:
         return f"connection to {where} lost: {text}"
     if isinstance(exc, OSError):
         return f"connection to {where} failed: {exc.strerror or text}"
-    if isinstance(exc, (FolderError, ConfigError)):
+    if isinstance(exc, (FolderError, ConfigError, TokenError)):
         return text
     if isinstance(exc, StorageError):
         return f"registry could not store a message (left on the server): {text}"
@@ -124,7 +152,9 @@ def _text(exc: BaseException) -> str:
     return text
 
 
-_EXPECTED = (OSError, imaplib.IMAP4.error, ConnectionLost, FolderError, TLSUnavailable, ConfigError, StorageError)
+_EXPECTED = (OSError, imaplib.IMAP4.error, ConnectionLost, FolderError, TLSUnavailable, ConfigError, StorageError,
+             TokenError)
+_REFUSED = (LoginError, ClientRefused)  # will not mend itself: an operator must act
 
 
 # -- one mailbox --------------------------------------------------------------------------------
@@ -178,17 +208,28 @@ class MailboxWatcher(threading.Thread):
                 if self.stopping.is_set():
                     break
                 reason = explain(exc, m)
-                if isinstance(exc, _EXPECTED):
+                self.cursor.set_state("failing", reason)
+                if isinstance(exc, _REFUSED) and not self.cursor.refused():
+                    log.debug("mailbox %s: %s; retrying in %g s", m.name, reason, backoff)
+                elif isinstance(exc, _REFUSED):
+                    log.error("mailbox %s: %s; retrying in %g s; the handlers are told", m.name, reason, backoff)
+                    self._tell_refused(reason)
+                elif isinstance(exc, _EXPECTED):
                     log.error("mailbox %s: %s; retrying in %g s", m.name, reason, backoff)
                 else:
                     log.exception("mailbox %s: %s; retrying in %g s", m.name, reason, backoff)
-                self.cursor.set_state("failing", reason)
                 self._disconnect(logout=False)
                 self.stopping.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_LOGIN if isinstance(exc, LoginError) else BACKOFF_MAX)
+                backoff = min(backoff * 2, BACKOFF_MAX_LOGIN if isinstance(exc, _REFUSED) else BACKOFF_MAX)
         self._disconnect(logout=True)
         self.cursor.set_state("stopped")
         log.info("mailbox %s: stopped", m.name)
+
+    def _tell_refused(self, reason: str) -> None:
+        try:
+            notify.mailbox_refused(self.rt, self.mailbox, reason)
+        except Exception:  # the registry's trouble; the mailbox keeps retrying
+            log.exception("mailbox %s: the handlers could not be told of its refused login", self.mailbox.name)
 
     def _open_folder(self) -> None:
         m, client = self.mailbox, self.client

@@ -6,7 +6,8 @@ server presents another UIDVALIDITY the old UIDs mean nothing any more: the curs
 at 0 and the folder is rescanned (the store's fingerprint dedupe keeps that from creating
 anything twice). The state (`connecting`, `connected`, `idle`, `polling`, `failing`, `stopped`)
 and `since` say what the mailbox is doing and since when; `last_error` keeps the most recent
-problem, also after recovery.
+problem, also after recovery. `refused_at` is when the handlers were told that its login is
+refused: once a refusal, until the mailbox has connected again (also across restarts).
 """
 
 from __future__ import annotations
@@ -46,9 +47,26 @@ class Cursor:
                 values = {"state": state, "since": utcnow()} if row.state != state else {}
                 if error is not None:
                     values["last_error"] = error[:1000]
+                if state == "connected" and row.refused_at is not None:
+                    values["refused_at"] = None
                 sql.write(session, row, **values)
         except Exception as exc:
             log.error("mailbox %s: could not record state %s: %s", self.name, state, exc)
+
+    def refused(self) -> bool:
+        """The login is refused: whether that is news (the handlers are to be told), recording
+        that it is told. A registry that cannot be written to says it is news."""
+        try:
+            with unit_of_work(self.engine) as session:
+                row = session.get(MailboxState, self.name) or sql.insert_object(
+                    session, MailboxState(name=self.name, state=""))
+                if row.refused_at is not None:
+                    return False
+                sql.write(session, row, refused_at=utcnow())
+                return True
+        except Exception as exc:
+            log.error("mailbox %s: could not record its refused login: %s", self.name, exc)
+            return True
 
     def open(self, uidvalidity: int) -> int:
         """Resume under UIDVALIDITY: return the highest UID done, 0 if the folder is new to us."""

@@ -259,6 +259,7 @@ class MailboxState(SQLModel, table=True):
     since: datetime | None = None
     ingested: int = 0
     duplicates: int = 0
+    refused_at: datetime | None = None  # its login refused, the handlers told; cleared once it connects
 
 
 class RateEvent(SQLModel, table=True):

@@ -13,7 +13,12 @@ seed and inspect mailboxes::
 
 Authentication is plain LOGIN without TLS (``ssl = no``,
 ``disable_plaintext_auth = no``) against a passwd-file; all users share one
-static userdb uid/gid.  When running as root, Dovecot refuses to run
+static userdb uid/gid.  With ``oauth2_introspection_url`` it also takes
+``XOAUTH2`` and ``OAUTHBEARER`` logins, validated by an ``oauth2`` passdb at that
+RFC 7662 endpoint (``introspection_mode = post``; the answer's ``username``
+must be the user logging in; an HTTPS endpoint's certificate is checked against
+``oauth2_ca_file``); the passwords still log the helpers in.  When
+running as root, Dovecot refuses to run
 ``imap-login`` or mail processes as root, so the internal/login users are the
 Debian package's ``dovecot``/``dovenull`` and mail is owned by
 ``nobody:nogroup``.  Otherwise everything runs as the current user.
@@ -100,7 +105,8 @@ class Dovecot:
     short directory under ``/tmp`` that is removed by :meth:`close`.
     """
 
-    def __init__(self, tmp_root: Path, users: dict[str, str]) -> None:
+    def __init__(self, tmp_root: Path, users: dict[str, str], oauth2_introspection_url: str = "",
+                 oauth2_ca_file: Path | None = None) -> None:
         binary = dovecot_binary()
         if binary is None:
             raise RuntimeError("dovecot not found: the IMAP tests need a real Dovecot; "
@@ -112,6 +118,8 @@ class Dovecot:
         self.binary = binary
         self.tmp_root = Path(tmp_root)
         self.users = dict(users)
+        self.oauth2_introspection_url = oauth2_introspection_url
+        self.oauth2_ca_file = oauth2_ca_file
         self.host = HOST
         self.port = _free_port()
 
@@ -170,7 +178,7 @@ protocols = imap
 listen = {self.host}
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{" xoauth2 oauthbearer" if self.oauth2_introspection_url else ""}
 auth_verbose = yes
 # answer failed logins after ~0.5 s instead of 2 s
 auth_failure_delay = 0
@@ -191,8 +199,9 @@ namespace inbox {{
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {self.passwd_path}
+  mechanisms = plain login
 }}
-
+{self._oauth2_passdb()}
 userdb {{
   driver = static
   args = uid={self.mail_uid} gid={self.mail_gid} home={self.mail_root}/%u
@@ -223,6 +232,27 @@ service stats {{
   unix_listener stats-writer {{
     mode = 0666
   }}
+}}
+"""
+
+    def _oauth2_passdb(self) -> str:
+        if not self.oauth2_introspection_url:
+            return ""
+        settings = self.dir / "dovecot-oauth2.conf.ext"
+        settings.write_text(f"""\
+introspection_mode = post
+introspection_url = {self.oauth2_introspection_url}
+username_attribute = username
+active_attribute = active
+active_value = true
+{f"tls_ca_cert_file = {self.oauth2_ca_file}" if self.oauth2_ca_file else ""}
+""")
+        settings.chmod(0o644)
+        return f"""
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {settings}
 }}
 """
 
