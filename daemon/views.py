@@ -120,6 +120,13 @@ def case_detail(session: Session, case: Case, show_pii: bool = False, full_text:
         select(Message).where(Message.case_id == case.id).order_by(Message.id))]
     data["audit"] = [audit_json(e, show_pii) for e in session.exec(
         select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.id))]
+    # a mail held as unproven in a role that no handler has accepted (`pipeline.roles`)
+    waiting: dict[int, bool] = {}
+    for e in data["audit"]:
+        if e["action"] in ("message_unproven", "message_accepted") and e["message"] is not None:
+            waiting[e["message"]] = e["action"] == "message_unproven"
+    for m in data["messages"]:
+        m["unproven"] = waiting.get(m["id"], False)
     data["outbox"] = [{"id": o.id, "purpose": o.purpose, "to": o.recipients.split(","),
                        "status": o.status, "attempts": o.attempts, "last_error": o.last_error,
                        "sent_at": _iso(o.sent_at)}

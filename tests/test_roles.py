@@ -109,6 +109,8 @@ def test_a_forged_nhn_answer_is_held_marked_unproven_and_released_by_godta(daemo
     assert held["detail"]["role"] == "nhn" and held["detail"]["from"] == INTAKE
     assert "unproven_waits" in shown["flags"]
     assert case["id"] in [c["id"] for c in daemon.cases("--held")]
+    assert [m["unproven"] for m in shown["messages"] if m["from"] == INTAKE] == [True]
+    assert "UBEKREFTET AVSENDER" in daemon.cli("cases", "show", case["id"]).stdout.decode()
 
     # the handler knows it is genuine after all (a phone call): the operator's twin of #godta
     out = daemon.cli("cases", "accept", case["id"]).stdout.decode()
@@ -116,6 +118,7 @@ def test_a_forged_nhn_answer_is_held_marked_unproven_and_released_by_godta(daemo
     wait_until(lambda: daemon.case(case["id"])["nhn_reference"] == "INC-987654", what="the reference recorded")
     wait_until(lambda: len(relay.to(VENDOR)) > vendor_before, what="NHN's answer passed to the vendor")
     assert events(daemon, case["id"], "message_accepted")
+    assert not any(m["unproven"] for m in daemon.case(case["id"])["messages"])
     assert case["id"] not in [c["id"] for c in daemon.cases("--held")]
 
 

@@ -137,6 +137,9 @@ def print_case(config, data: dict) -> None:
 def print_message(m: dict) -> None:
     arrow = "inn" if m["direction"] == "in" else "ut"
     print(visible(f"      [{arrow} #{m['id']} {m['status']}] fra {m['from']}: {m['subject']}"))
+    if m.get("unproven"):
+        print("      !! UBEKREFTET AVSENDER: ikke fulgt opp eller sendt videre; godta med #godta "
+              "(sakspost cases accept)")
     for line in (m.get("text") or "").strip().splitlines():
         print(f"      | {visible(line)}")
 

@@ -93,11 +93,12 @@ def hold(session: Session, rt, case: Case, message, mail, role: str, proof: Proo
     if not limits.once_an_hour(session, "unproven_notice", case.id):
         return
     more = f" ({count} ubekreftede e-poster i saken den siste timen)" if count > 1 else ""
-    text = (f"ADVARSEL: Avsenderen er ikke bekreftet. E-posten sier den er fra {sender} "
-            f"({ROLE_NB.get(role, role)}), men det kan ikke bekreftes ({proof.problem}).\n"
-            "Ingenting i den er fulgt opp eller sendt videre til andre virksomheter. Er den ekte, svar på "
-            "denne e-posten med #godta, eller kjør «sakspost cases accept "
-            f"{case.id}».\n\n--- Ubekreftet innhold ---\n{mail.text[:8000]}")
+    text = (f"ADVARSEL: Avsenderen er ikke bekreftet. E-posten sier at den er fra {sender}\n"
+            f"({ROLE_NB.get(role, role)}), men den bestod ikke avsenderkontrollen hos vår e-postserver\n"
+            "og kom ikke til en svaradresse vi har gitt avsenderen. Ingenting i den er fulgt opp\n"
+            "eller sendt videre til andre virksomheter.\n\n"
+            "Er den ekte, svar på denne e-posten med #godta, eller kjør\n"
+            f"«sakspost cases accept {case.id}».\n\n--- Ubekreftet innhold ---\n{mail.text[:8000]}")
     notify.news(session, rt, case, f"Ubekreftet avsender: e-post fra {sender}{more}", text,
                 purpose="handler_unproven", sender=sender, reply_to_message=message)
 
