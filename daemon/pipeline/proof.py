@@ -85,7 +85,7 @@ def authentication_results(mail, trusted_id: str) -> Proof:
             forged = _forgery(field, ours)
             if forged:
                 return _forged(forged)
-            continue  # another border's, further down than ours
+            continue  # another border's header, with no spelling of our id: ignored
         value = _FOLD.sub("", field.partition(":")[2]).strip()
         if "=?" in value:
             return _forged(f"Authentication-Results from {ours} holding an encoded word")
