@@ -325,15 +325,19 @@ def incident_mail(subject="Feil i dokumentdeling: XCA-gateway svarer ikke", body
     if in_reply_to:
         msg["In-Reply-To"] = in_reply_to
         msg["References"] = in_reply_to
+    border = b""  # written on top as our border writes it: the stdlib may fold before the id
     for k, v in (headers or {}).items():
-        msg[k] = v
+        if k.lower() == "authentication-results":
+            border += f"{k}: {v}\r\n".encode()
+        else:
+            msg[k] = v
     msg.set_content(body or "Hei,\n\nOppslag i pasientjournal via XCA-gatewayen feiler siden 08:15.\n\n"
                             "Alvorlighetsgrad: C\nSted: XCA-gateway\nTidspunkt: 25.11.2026 kl. 08:15\n"
                             "Kontakt: Kari Nordmann, 55 55 55 55\n\nHilsen Kari\n")
     for filename, ctype, data in attachments:
         maintype, subtype = ctype.split("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    return msg.as_bytes(policy=SMTP)
+    return border + msg.as_bytes(policy=SMTP)
 
 
 # -- documents ------------------------------------------------------------------------------

@@ -124,6 +124,49 @@ def _header_block(raw) -> bytes:
     return (head[:end.start()] if end else head) + b"\r\n\r\n"
 
 
+_LINE_ENDS = re.compile(rb"(\r\n|\r|\n)")  # as the stdlib's parser splits lines
+_FIELD_LINE = re.compile(rb"[!-9;-~]*[ \t]*:")  # a field's first line (obsolete space kept)
+_AUTHENTICATION_RESULTS = re.compile(rb"authentication-results[ \t]*:", re.IGNORECASE)
+_ANY_AUTHENTICATION_RESULTS = re.compile(rb"authentication-results", re.IGNORECASE)
+
+
+def _authentication_fields(raw) -> list[str]:
+    """Each Authentication-Results field of RAW's header block exactly as written (see
+    `ParsedMail.authentication_results`). The block ends where the stdlib's parser ends it, at
+    an empty line or a line that is no field; at most MAX_FIELDS fields are looked at."""
+    head = bytes(raw[:_CHUNK])
+    head = head[_leading(head):]
+    end = _HEAD_END.search(head)
+    block = head[:end.start()] if end else head
+    if not _ANY_AUTHENTICATION_RESULTS.search(block):
+        return []
+    pieces = _LINE_ENDS.split(block)
+    lines, ends = pieces[0::2], [b"", *pieces[1::2]]  # ends[i]: what ended the line before lines[i]
+    found: list[bytes] = []
+    current: list[bytes] | None = None
+    fields = 0
+    for i, line in enumerate(lines):
+        if line[:1] in (b" ", b"\t"):  # a folded field goes on
+            if current is not None:
+                current.append(ends[i] + line)
+            continue
+        if current is not None:
+            found.append(b"".join(current))
+            current = None
+        if not line or fields >= MAX_FIELDS:
+            break
+        if line.startswith(b"From "):  # an mbox From line, which the parser passes over
+            continue
+        if not _FIELD_LINE.match(line):
+            break
+        fields += 1
+        if _AUTHENTICATION_RESULTS.match(line):
+            current = [b"\r" + line if ends[i] == b"\r" else line]
+    if current is not None:
+        found.append(b"".join(current))
+    return [field.decode("utf-8", "replace") for field in found]
+
+
 def _structure(raw) -> StdMessage:
     """message_from_bytes(raw, policy=compat32), fed in slices: the stdlib's parsebytes() first
     makes one str of the whole message and a StringIO of it (four bytes a character)."""
@@ -153,6 +196,8 @@ def parse(raw) -> ParsedMail:
         mail = ParsedMail(not_mail=f"unreadable message: {type(exc).__name__}: {exc}")
     if not mail.headers and not mail.not_mail:
         mail.not_mail = "no header fields: not an e-mail message"
+    if not mail.not_mail:
+        mail.authentication_results = _authentication_fields(raw)
     return mail
 
 

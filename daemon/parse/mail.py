@@ -42,6 +42,11 @@ class ParsedMail:
     date: str = ""
     content_type: str = ""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # each Authentication-Results field of the top-level header block exactly as written, top
+    # first: its name in any spelling (white space before the colon kept), its value folded and
+    # not decoded; one that the line before ended with a bare CR starts with that CR
+    # (`proof.authentication_results` reads only these: `headers` are decoded and unfolded)
+    authentication_results: list[str] = field(default_factory=list)
     text: str = ""
     attachments: list[Attachment] = field(default_factory=list)
     report_type: str = ""  # multipart/report's report-type, e.g. delivery-status

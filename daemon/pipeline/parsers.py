@@ -47,6 +47,7 @@ SLICE_TIMEOUT = 120.0  # seconds; a slice takes milliseconds: a helper this late
 def _size_of(mail: ParsedMail) -> int:
     """About what a parse holds: its text, header fields and attachments (characters as bytes)."""
     return (len(mail.text) + len(mail.encoded_headers) + sum(len(k) + len(v) for k, v in mail.headers)
+            + sum(map(len, mail.authentication_results))
             + sum(len(a.data) for a in mail.attachments))
 
 
