@@ -21,13 +21,14 @@ from daemon.parse import parse
 from daemon.pipeline.proof import authentication_results
 
 HANDLER = "kari.drift@sykehus.example"
+OTHER_HANDLER = "ola.drift@sykehus.example"  # alerted by no forgery before the command-address test
 OURS = "brukerstotte@sykehus.example"
 PASS = "dmarc=pass header.from=sykehus.example"
 
 ACTORS = {
     "identity": {"address": OURS, "name": "Brukerstøtte", "actor": "sykehus"},
     "actor": [{"id": "sykehus", "name": "Sykehuset Eksempel HF", "kind": "consumer", "contact": OURS,
-               "handlers": [HANDLER]}],
+               "handlers": [HANDLER, OTHER_HANDLER]}],
     **SECURITY,
 }
 
@@ -42,10 +43,10 @@ def daemon(relay, tmp_path_factory):
     yield from module_daemon(tmp_path_factory, "proof", {**relay_config(relay), **ACTORS})
 
 
-def command(case: dict, border: bytes, to: str = OURS, body: bytes = b"#lukk\r\n") -> bytes:
+def command(case: dict, border: bytes, to: str = OURS, body: bytes = b"#lukk\r\n", sender: str = HANDLER) -> bytes:
     """A `#lukk` on CASE in the handler's name, with BORDER (raw header lines) as its only
     Authentication-Results: what an attacker sends when the milters are down."""
-    return (f"From: Kari Drift <{HANDLER}>\r\nTo: {to}\r\n"
+    return (f"From: Kari Drift <{sender}>\r\nTo: {to}\r\n"
             f"Subject: SV: [{case['id']}] {case['subject']}\r\nDate: {formatdate()}\r\n"
             f"Message-ID: {make_msgid(domain='evil.example')}\r\n").encode() + border + (
             b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body)
@@ -87,7 +88,11 @@ def test_a_command_under_a_spelling_our_border_does_not_write_is_refused(daemon,
     assert ("forged Authentication-Results" in refused["detail"]["reason"]) == forged, refused["detail"]["reason"]
     assert daemon.case(case["id"])["state"] != "closed"
     assert not events(daemon, case["id"], "commands_run")
-    wait_until(lambda: relay.to(HANDLER)[alerts:], what="the handler alerted")
+    assert bool(events(daemon, case["id"], "forgery_attempt")) == forged, "a forgery attempt is audited"
+    # the handler is alerted, at most once an hour however many forgeries (the first one here)
+    wait_until(lambda: [m for m in relay.to(HANDLER) if "ikke utført" in str(m["msg"]["Subject"])],
+               what="the handler alerted")
+    assert len(relay.to(HANDLER)[alerts:]) <= 1
 
 
 def test_our_border_header_as_opendkim_folds_it_is_obeyed(daemon, relay):
@@ -103,21 +108,22 @@ def test_our_border_header_as_opendkim_folds_it_is_obeyed(daemon, relay):
 
 def test_a_forged_header_takes_away_the_command_address_too(daemon, relay):
     case = report(daemon, "Legemiddelliste feiler (kommandoadresse)")
-    before = len(relay.to(HANDLER))
-    send_exact(daemon, command(case, b"", body=b"#alvorlighetsgrad D\r\n"), mail_from=HANDLER)  # no proof
-    alert = wait_until(lambda: relay.to(HANDLER)[before:], what="alert")[0]["msg"]
+    before = len(relay.to(OTHER_HANDLER))
+    send_exact(daemon, command(case, b"", body=b"#alvorlighetsgrad D\r\n", sender=OTHER_HANDLER),
+               mail_from=OTHER_HANDLER)  # no proof
+    alert = wait_until(lambda: relay.to(OTHER_HANDLER)[before:], what="alert")[0]["msg"]
     address = alert["Reply-To"].addresses[0].addr_spec
     assert address.startswith("brukerstotte+")
 
     forged = f"Authentication-Results: (x) {ID}; {PASS}\r\n".encode()
-    send_exact(daemon, command(case, forged, to=address, body=b"#alvorlighetsgrad B\r\n"),
-               mail_from=HANDLER, to=[address])
+    send_exact(daemon, command(case, forged, to=address, body=b"#alvorlighetsgrad B\r\n", sender=OTHER_HANDLER),
+               mail_from=OTHER_HANDLER, to=[address])
     wait_until(lambda: len(events(daemon, case["id"], "command_refused")) == 2, what="the forgery refused")
     assert "forged" in events(daemon, case["id"], "command_refused")[1]["detail"]["reason"]
     assert daemon.case(case["id"])["severity"] == "C"
     # the same mail without the forged header is obeyed: the address itself still proves
-    send_exact(daemon, command(case, b"", to=address, body=b"#alvorlighetsgrad D\r\n"),
-               mail_from=HANDLER, to=[address])
+    send_exact(daemon, command(case, b"", to=address, body=b"#alvorlighetsgrad D\r\n", sender=OTHER_HANDLER),
+               mail_from=OTHER_HANDLER, to=[address])
     wait_until(lambda: daemon.case(case["id"])["severity"] == "D", what="severity changed by the command address")
 
 
@@ -184,7 +190,8 @@ def spell(pattern: str, authserv_id: str) -> str:
 def header_blocks(draw) -> tuple[list[str], bool, bool]:
     """One to three Authentication-Results fields, top first; whether they prove DOMAIN (only
     if none is forged and the topmost canonical one of ours proves); whether one is forged."""
-    fields = [draw(field(ours=draw(st.booleans()), canonical=draw(st.booleans()))) for _ in range(draw(st.integers(1, 3)))]
+    fields = [draw(field(ours=draw(st.booleans()), canonical=draw(st.booleans())))
+              for _ in range(draw(st.integers(1, 3)))]
     kinds = [kind for _, kind in fields]
     decides = next((kind for kind in kinds if kind in ("proves", "no")), "no")
     return [f for f, _ in fields], decides == "proves" and "forged" not in kinds, "forged" in kinds

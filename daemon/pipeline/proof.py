@@ -57,6 +57,7 @@ class Proof:
     how: str = ""
     problem: str = ""
     forged: str = ""
+    dmarc_failed: bool = False  # our border said dmarc=fail for the From domain (a forged sender)
 
     def __bool__(self) -> bool:
         return bool(self.how)
@@ -163,7 +164,8 @@ def _verdict(header, domain: str) -> Proof:
     for result in dmarc:
         outcome, froms = (result.result or "").lower(), _values(result, "header.from")
         if outcome not in ("pass", "none"):
-            return Proof(problem=f"{ours}: dmarc={outcome}, which is never proof, whatever else it says")
+            return Proof(problem=f"{ours}: dmarc={outcome}, which is never proof, whatever else it says",
+                         dmarc_failed=outcome == "fail" and froms == [domain])
         if not froms:
             return Proof(problem=f"{ours}: dmarc={outcome} names no header.from")
         if any(f != domain for f in froms):

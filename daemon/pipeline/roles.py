@@ -20,14 +20,13 @@ From is taken as a claim, as `check-config` and the start-up log say (`CLAIM_ONL
 
 from __future__ import annotations
 
-import authres
 from sqlmodel import Session, select
 
 from .. import notify
 from ..registry import cases, limits, transaction
 from ..registry.models import AuditEvent, Case
 from .handlers import held
-from .proof import Proof, prove
+from .proof import Proof, authentication_results, prove
 
 UNPROVEN = "message_unproven"
 ACCEPTED = "message_accepted"
@@ -52,23 +51,13 @@ def proven(mail, rt, case_id: str | None) -> Proof:
 
 
 def border_says_fail(mail, config) -> bool:
-    """Whether our border's Authentication-Results (the topmost carrying our authserv-id) says
-    `dmarc=fail` for MAIL: a report from a forged sender, which gets no acknowledgement."""
-    trusted = config.security.trusted_authserv_id.lower()
-    if not trusted:
+    """Whether our border says MAIL's From is forged: `dmarc=fail` for its domain in our
+    Authentication-Results, or a forged spelling of them (`proof`). Such a report gets no
+    acknowledgement and waits for a handler."""
+    if claim_only(config):
         return False
-    for name, value in mail.headers:
-        if name.strip().lower() != "authentication-results":
-            continue
-        try:
-            header = authres.AuthenticationResultsHeader.parse_value(value)
-        except Exception:
-            continue
-        if (header.authserv_id or "").lower() != trusted:
-            continue
-        return any((r.method or "").lower() == "dmarc" and (r.result or "").lower() == "fail"
-                   for r in header.results)
-    return False
+    verdict = authentication_results(mail, config.security.trusted_authserv_id)
+    return verdict.dmarc_failed or bool(verdict.forged)
 
 
 def audit_forgery(session: Session, case: Case, message, mail, proof: Proof) -> None:
