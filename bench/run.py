@@ -48,13 +48,13 @@ from .peer import ROOT, Daemon, Registry, daemon_env, sakspost_command, write_co
 
 OUT = ROOT / "bench" / "out"
 MB = 1_000_000
-TARGETS = {  # issue 6, for a 2-core machine
-    "e2e_ratio": (">=", 0.5),
-    "ingest_ratio": (">=", 0.7),
-    "p99_ms_at_50": ("<", 50.0),
-    "peak_rss_mb": ("<", 150.0),
+TARGETS = {  # the house issue's targets (26), for a 2-core machine; lowered on purpose from issue 6's
+    "e2e_ratio": (">=", 0.4),
+    "ingest_ratio": (">=", 0.6),
+    "p99_ms_at_50": ("<=", 20.0),
+    "peak_rss_mb": ("<=", 150.0),
     "big_message_rss_over_size": ("<", 3.0),
-    "escalation_p99_s": ("<=", 5.0),  # issue 17
+    "escalation_p99_s": ("<=", 1.0),
 }
 
 
@@ -301,11 +301,11 @@ def table(r: dict) -> str:
         ("floor: parse + 1 row, sync=FULL", " / ".join(f"{x:.0f}" for x in r["floor_runs_msgs_per_s"]), "1.00",
          "", "", ""),
         ("sakspost ingest (1 process)", f"{r['ingest_msgs_per_s']:.0f}", f"{r['ingest_ratio']:.2f}", "", "",
-         f">= 0.70 {ok['ingest_ratio']}"),
+         f">= {TARGETS['ingest_ratio'][1]:.2f} {ok['ingest_ratio']}"),
         (f"daemon end to end, {r['clients']} clients", f"{r['e2e_msgs_per_s']:.0f}", f"{r['e2e_ratio']:.2f}",
-         f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", f">= 0.50 {ok['e2e_ratio']}"),
+         f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", f">= {TARGETS['e2e_ratio'][1]:.2f} {ok['e2e_ratio']}"),
         (f"daemon at a steady {r['rate']:g}/s", f"{s['messages'] / s['seconds']:.0f}", "",
-         f"{r['p50_ms_at_50']:.1f}", f"{r['p99_ms_at_50']:.1f}", f"p99 < 50 {ok['p99_ms_at_50']}"),
+         f"{r['p50_ms_at_50']:.1f}", f"{r['p99_ms_at_50']:.1f}", f"p99 <= {TARGETS['p99_ms_at_50'][1]:g} {ok['p99_ms_at_50']}"),
     ]
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     lines = [
@@ -321,7 +321,7 @@ def table(r: dict) -> str:
     lines += [
         "",
         f"memory: peak RSS {r['peak_rss_mb']:.0f} MB over the runs (idle {r['idle_rss_mb']:.0f} MB)"
-        f"  target < 150 {ok['peak_rss_mb']}",
+        f"  target <= {TARGETS['peak_rss_mb'][1]:g} {ok['peak_rss_mb']}",
         f"        one {r['big_message_mb']:.1f} MB message: +{r['big_message_rss_mb']:.0f} MB above idle "
         f"({r['big_message_rss_over_size']:.1f}x its size, 250 after {s['big_message_ms']:.0f} ms)"
         f"  target < 3x {ok['big_message_rss_over_size']}",
@@ -336,7 +336,7 @@ def table(r: dict) -> str:
         f"escalation: an A report in, NHN's forward at the relay, under {r['rate']:g} msg/s of other mail: "
         f"p50 {r['escalation_p50_s']:.2f} s, p99 {r['escalation_p99_s']:.2f} s "
         f"({r['escalation']['escalation_missing']} of {r['escalation']['escalation_reports']} missing)"
-        f"  target p99 <= 5 s {ok['escalation_p99_s']}",
+        f"  target p99 <= {TARGETS['escalation_p99_s'][1]:g} s {ok['escalation_p99_s']}",
         f"ingest: {i['processes']} process(es), start-up included; end to end: {e['cases']} cases, "
         f"{e['outbox']} acknowledgements queued, {e['failed']} dead-lettered, "
         f"outbox delivered after {e['drained_seconds']:.1f} s",
