@@ -17,14 +17,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-import httpx2
-from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.httpx_client import OAuth2Client
-
 from .config import ConfigError
 
-# httpx2 writes a line for every request; a refused client retried is not news each time (our
-# own line says what the endpoint answered)
+# httpx2 (once imported) writes a line for every request; a refused client retried is not news
+# each time (our own line says what the endpoint answered)
 logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 EARLY = 300.0  # a token is renewed this long before it expires (at most half its lifetime)
@@ -80,6 +76,12 @@ class Tokens:
             self._token, self._renew_at = None, 0.0
 
     def _fetch(self) -> tuple[str, float]:
+        # imported here: authlib and httpx2 weigh about 25 MB in each process, and only a daemon
+        # with an xoauth2 mailbox or relay fetches a token at all
+        import httpx2
+        from authlib.integrations.base_client.errors import OAuthError
+        from authlib.integrations.httpx_client import OAuth2Client
+
         g = self.grant
         try:
             secret = g.secret()
@@ -110,7 +112,8 @@ class Tokens:
         return access, now + max(lifetime - min(EARLY, lifetime / 2), 0.0)
 
 
-def _reason(exc: httpx2.HTTPError) -> str:
+def _reason(exc) -> str:
+    """Why EXC, an httpx2.HTTPError, failed: a certificate not accepted, or what it says."""
     cause = exc.__cause__ or exc.__context__
     while cause is not None and not isinstance(cause, ssl.SSLError) and (cause.__cause__ or cause.__context__):
         cause = cause.__cause__ or cause.__context__
