@@ -134,7 +134,8 @@ def load(path: str | os.PathLike | None = None) -> Config:
 def warnings(config: Config) -> list[str]:
     """What is allowed but worth an operator's look, for `check-config` to print: actors whose
     users have no local support documented (NHN's management meetings ask every actor for it),
-    and support addresses without an NHN intake to escalate A and B reports to."""
+    support addresses without an NHN intake to escalate A and B reports to, and mail relayed from an
+    address at `.invalid` (the embedded default's), which no one can answer."""
     found = [f"[[actor]] {a.id!r} ({a.name}): no local_support documented: how do its users get help, "
              "and how do its cases reach NHN?"
              for a in config.actor if a.kind in ("source", "consumer") and not a.local_support.strip()]
@@ -142,4 +143,7 @@ def warnings(config: Config) -> list[str]:
     if support and not config.nhn.intake_address:
         found.append("support addresses are configured but [nhn].intake_address is not: severity A and B "
                      "reports cannot be escalated to NHN by mail")
+    if config.relay is not None and config.identity.address.lower().endswith(".invalid"):
+        found.append(f"[identity].address is {config.identity.address!r}: mail sent through [relay] from an "
+                     "address at .invalid can never be answered (RFC 6761); set your own support address")
     return found
