@@ -118,7 +118,13 @@ class Watch:
         if self.receiving is not None:
             REGISTRY.register(receiver_collector := ReceiverCollector(self.receiving, rt.config.receiver.max_connections))
             self._receiver_collector = receiver_collector
-        self.server = ThreadingHTTPServer(self.address, self._handler())
+        try:
+            self.server = ThreadingHTTPServer(self.address, self._handler())
+        except OSError as exc:  # said by `sakspost run` in one line
+            REGISTRY.unregister(collector)
+            if self._receiver_collector is not None:
+                REGISTRY.unregister(self._receiver_collector)
+            raise OSError(exc.errno, f"{exc.strerror} ([metrics].listen = {rt.config.metrics.listen!r})") from None
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, name="watch", daemon=True)
 

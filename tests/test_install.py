@@ -66,6 +66,19 @@ def test_the_wheel_installs_a_working_daemon(venv, tmp_path):
     assert stats["outbox"]["by_status"] == {"pending": 1}  # the acknowledgement, composed and queued
 
 
+def test_without_the_postgres_extra_check_config_names_it(venv, tmp_path):
+    """The wheel installed without `[postgres]` and a PostgreSQL URL: one line saying what to
+    install, exit 2, from check-config as from run (not a traceback at the first connection)."""
+    config = tmp_path / "c.toml"
+    config.write_text('[database]\nurl = "postgresql+psycopg://sakspost@127.0.0.1:5432/sakspost"\n')
+    for command in ("check-config", "run"):
+        out = run(venv / "bin" / "sakspost", "--config", config, command, cwd=tmp_path)
+        assert out.returncode == 2, out.stderr.decode()
+        assert out.stderr.decode() == (
+            "sakspost: configuration error: [database].url: the postgresql driver is not installed: "
+            "no module named 'psycopg' (pip install 'sakspost[postgres]')\n")
+
+
 def test_without_its_templates_check_config_fails(venv, tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(f'[paths]\ntemplates_dir = "{tmp_path}/empty"\n')

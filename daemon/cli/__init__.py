@@ -7,22 +7,31 @@ import argparse
 import sys
 
 from .. import config as config_mod
+from .. import logs
 from .cases import cmd_actors, cmd_cases_export, cmd_cases_list, cmd_cases_show, cmd_report_escalations
 from .citizen import (cmd_cases_answer, cmd_cases_extend, cmd_cases_letter, cmd_forms_complete,
                       cmd_forms_register, cmd_reminders_send)
 from .casework import cmd_cases_accept, cmd_cases_attachments, cmd_cases_command
-from .common import EX_TEMPFAIL  # noqa: F401  (part of the interface)
+from .common import EX_TEMPFAIL, configuration_error
 from .meeting import cmd_digest, cmd_report_meeting, cmd_report_support
 from .operate import cmd_db_current, cmd_db_revision, cmd_db_upgrade, cmd_purge
 from .mail import (cmd_check_config, cmd_ingest, cmd_mailbox_test, cmd_mailboxes_check, cmd_reprocess, cmd_run,
                    cmd_stats)
 
 
+def _log_level(value: str) -> str:
+    try:
+        return logs.level(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sakspost", description=__doc__.splitlines()[0])
+    parser = Parser(prog="sakspost", description=__doc__.splitlines()[0])
     parser.add_argument("--config", metavar="PATH", help="TOML configuration (default: $SAKSPOST_CONFIG, "
                         "else the embedded default)")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", default="INFO", type=_log_level, metavar="LEVEL",
+                        help="debug, info (the default), warning, error or critical")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("run", help="run the daemon").set_defaults(func=cmd_run)
@@ -193,26 +202,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, with a usage error said in one line (exit code 2) instead of the usage
+    and the error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    from .. import files, logs
+    from .. import files
     from ..registry.schema import SchemaError
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    logs.setup(args.log_level.upper())
+    logs.setup(args.log_level)
     try:
         args.cfg = config_mod.load(args.config)
     except config_mod.ConfigError as exc:  # one line for each problem found
-        for problem in str(exc).splitlines():
-            print(f"sakspost: configuration error: {problem}", file=sys.stderr)
+        logs.setup(args.log_level, config_mod.log_format(args.config))
+        configuration_error(exc)
         return 2
-    logs.setup(args.log_level.upper(), args.cfg.logging.format)
+    logs.setup(args.log_level, args.cfg.logging.format)
     if args.func is not cmd_check_config:  # which changes nothing
         files.apply(args.cfg)
     try:
         return args.func(args)
+    except config_mod.ConfigError as exc:  # found once the command began (a registry that is not there)
+        configuration_error(exc)
+        return 2
     except SchemaError as exc:
-        print(f"sakspost: {exc}", file=sys.stderr)
+        logs.problem(str(exc))
         return EX_TEMPFAIL if args.func is cmd_ingest else 1  # an MTA's pipe keeps the mail and tries again
     except BrokenPipeError:  # output piped into head, less that quit early
         sys.stderr.close()

@@ -9,6 +9,14 @@ from sqlmodel import Session
 EX_TEMPFAIL = 75
 
 
+def configuration_error(exc) -> None:
+    """A ConfigError said as its problems, one line each, in the chosen log format."""
+    from .. import logs
+
+    for problem in str(exc).splitlines():
+        logs.problem(f"configuration error: {problem}")
+
+
 def open_runtime(args):
     from ..runtime import Runtime
 

@@ -131,6 +131,18 @@ def load(path: str | os.PathLike | None = None) -> Config:
     return parse(data, source=str(path), text=text)
 
 
+def log_format(path: str | os.PathLike | None = None) -> str:
+    """The `[logging] format` the file at PATH (else $SAKSPOST_CONFIG) asks for, read even from a
+    file that does not load, so that its errors are written as its log is ("text" if unreadable)."""
+    path = path or os.environ.get("SAKSPOST_CONFIG")
+    try:
+        with open(path, "rb") as fh:
+            chosen = tomllib.load(fh).get("logging", {}).get("format")
+    except (OSError, TypeError, ValueError, AttributeError):
+        return "text"
+    return "json" if chosen == "json" else "text"
+
+
 def warnings(config: Config) -> list[str]:
     """What is allowed but worth an operator's look, for `check-config` to print: actors whose
     users have no local support documented (NHN's management meetings ask every actor for it),

@@ -19,6 +19,24 @@ from . import events, models  # noqa: F401  (registers the tables, and the case 
 from . import schema
 
 
+def check_driver(url: str) -> None:
+    """ConfigError unless URL is a database URL whose driver is installed (PostgreSQL's, psycopg, is
+    the `postgres` extra), without connecting."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from ..config import ConfigError
+
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect().import_dbapi()
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise ConfigError(f"[database].url: {exc}") from None
+    except ImportError as exc:
+        hint = " (pip install 'sakspost[postgres]')" if parsed.get_backend_name() == "postgresql" else ""
+        raise ConfigError(f"[database].url: the {parsed.get_backend_name()} driver is not installed: "
+                          f"no module named {exc.name!r}{hint}") from None
+
+
 def open_engine(url: str, *, create: bool = True) -> Engine:
     """The registry's engine. Its errors (and SQL logging) never show the values bound to a
     statement (`hide_parameters`): they are logged, and a mail's text may hold an identity number.

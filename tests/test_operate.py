@@ -1,0 +1,100 @@
+"""Operating it from the command line as an operator meets it: a failure to start or a usage
+mistake said in one line with its exit code (in the log format chosen), never a traceback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, Sakspost
+
+
+def sakspost(*args, cwd, timeout=60, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "daemon", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout, env=env or {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+
+
+def problems(out: subprocess.CompletedProcess, format: str) -> list[str]:
+    """What OUT said at level ERROR (text: the `sakspost: ` lines), after checking that nothing
+    else than log lines was written: no traceback, and under JSON every line an object."""
+    assert "Traceback" not in out.stderr, out.stderr
+    lines = out.stderr.splitlines()
+    if format == "json":
+        entries = [json.loads(line) for line in lines]  # every line is JSON
+        return [e["message"] for e in entries if e["level"] == "ERROR"]
+    return [line.removeprefix("sakspost: ") for line in lines if line.startswith("sakspost: ")]
+
+
+@pytest.fixture
+def taken():
+    """A port some other process listens on."""
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        yield held.getsockname()[1]
+
+
+@pytest.mark.parametrize("format", ["text", "json"])
+@pytest.mark.parametrize("parse_helper", [True, False])  # received by a front process, or in the daemon
+def test_a_receiver_port_in_use_is_one_line_and_exit_1(tmp_path, taken, format, parse_helper):
+    d = Sakspost(tmp_path, {"receiver": {"port": taken}, "logging": {"format": format},
+                            "pipeline": {"parse_helper": parse_helper}})
+    out = sakspost("--config", d.config_path, "run", cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    (problem,) = problems(out, format)
+    assert problem.startswith("cannot listen: ") and f"127.0.0.1', {taken})" in problem, problem
+    assert "in use" in problem
+
+
+def test_a_metrics_port_in_use_is_one_line_and_exit_1(tmp_path, taken):
+    d = Sakspost(tmp_path, {"metrics": {"listen": f"127.0.0.1:{taken}"}})
+    out = sakspost("--config", d.config_path, "run", cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    (problem,) = problems(out, "text")
+    assert "in use" in problem and f"127.0.0.1:{taken}" in problem and "[metrics].listen" in problem, problem
+
+
+@pytest.mark.parametrize("format", ["text", "json"])
+def test_a_missing_database_driver_is_a_configuration_error(tmp_path, format):
+    """check-config says what `run` would meet: no driver for the URL's database (pg8000 is not
+    among this project's dependencies; the wheel without the postgres extra: tests/test_install.py)."""
+    d = Sakspost(tmp_path, {"database": {"url": "postgresql+pg8000://sakspost@127.0.0.1:5432/sakspost"},
+                            "logging": {"format": format}})
+    for command in ("check-config", "run"):
+        out = sakspost("--config", d.config_path, command, cwd=tmp_path)
+        assert out.returncode == 2, out.stderr
+        assert "configuration OK" not in out.stdout
+        (problem,) = problems(out, format)
+        assert problem == ("configuration error: [database].url: the postgresql driver is not installed: "
+                           "no module named 'pg8000' (pip install 'sakspost[postgres]')"), problem
+
+
+def test_a_bad_log_level_is_a_usage_error(tmp_path):
+    out = sakspost("--log-level", "verbose", "check-config", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr == ("sakspost: argument --log-level: 'verbose' is not a log level "
+                          "(debug, info, warning, error, critical) (see sakspost --help)\n")
+    assert sakspost("--log-level", "debug", "check-config", cwd=tmp_path).returncode == 0
+
+
+def test_a_usage_error_is_one_line_and_exit_2(tmp_path):
+    out = sakspost("cases", "lsit", cwd=tmp_path)
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1, out.stderr
+    assert "invalid choice: 'lsit'" in out.stderr and "sakspost cases --help" in out.stderr
+
+
+def test_configuration_errors_are_json_where_the_file_asks_for_json(tmp_path):
+    path = tmp_path / "sakspost.toml"
+    path.write_text('[logging]\nformat = "json"\n\n[receiver]\nport = "25"\nprotocol = "pop3"\n')
+    out = sakspost("--config", path, "run", cwd=tmp_path)
+    assert out.returncode == 2
+    found = problems(out, "json")
+    assert len(found) == 2 and all(p.startswith(f"configuration error: {path} line ") for p in found), found
+
+
+def test_the_unit_does_not_restart_a_configuration_that_cannot_work():
+    unit = (ROOT / "systemd" / "sakspost.service").read_text()
+    assert "\nRestartPreventExitStatus=2\n" in unit and "\nRestart=on-failure\n" in unit
+
