@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, Sakspost
+from conftest import ROOT, Sakspost, incident_mail
 
 
 def sakspost(*args, cwd, timeout=60, env=None) -> subprocess.CompletedProcess:
@@ -98,3 +98,64 @@ def test_the_unit_does_not_restart_a_configuration_that_cannot_work():
     unit = (ROOT / "systemd" / "sakspost.service").read_text()
     assert "\nRestartPreventExitStatus=2\n" in unit and "\nRestart=on-failure\n" in unit
 
+
+
+# -- where the registry is: the configuration file's folder, and only a daemon or a writer makes it --
+
+READ_ONLY = [("cases", "list"), ("cases", "show", "INC-1"), ("cases", "export", "INC-1"), ("stats",),
+             ("report", "escalations"), ("report", "meeting", "--format", "md"), ("digest", "--dry-run"),
+             ("purge", "--dry-run", "--before", "2026-01-01")]
+
+
+def test_relative_paths_are_the_configuration_files_and_read_commands_create_nothing(tmp_path):
+    """`cd ~ && sakspost --config /etc/sakspost/sakspost.toml cases list` as in issue 29: relative
+    `sqlite:///var/sakspost.db` and `var_dir = "var"` are beside the file, and a command that only
+    reads says in one line that there is no registry, creating none (no database, no secret)."""
+    etc, home = tmp_path / "etc", tmp_path / "home"
+    etc.mkdir(), home.mkdir()
+    path = etc / "sakspost.toml"
+    path.write_text('[database]\nurl = "sqlite:///var/sakspost.db"\n\n[paths]\nvar_dir = "var"\n')
+    for command in READ_ONLY:
+        out = sakspost("--config", path, *command, cwd=home)
+        assert out.returncode == 1, (command, out.stdout, out.stderr)
+        assert out.stderr == (f"sakspost: no registry at {etc}/var/sakspost.db (a command that only reads "
+                              "creates none): `sakspost db upgrade` or the daemon makes it\n"), (command, out.stderr)
+        assert list(home.iterdir()) == [] and sorted(p.name for p in etc.iterdir()) == ["sakspost.toml"], command
+    out = sakspost("--config", path, "db", "upgrade", cwd=home)
+    assert out.returncode == 0, out.stderr
+    assert (etc / "var" / "sakspost.db").is_file() and list(home.iterdir()) == []
+    ingested = subprocess.run([sys.executable, "-m", "daemon", "--config", str(path), "ingest", "-"],
+                              input=incident_mail(), capture_output=True, cwd=home,
+                              env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    assert ingested.returncode == 0, ingested.stderr
+    assert (etc / "var" / "secret").is_file() and list(home.iterdir()) == []
+    listed = json.loads(sakspost("--config", path, "cases", "list", "--json", cwd=home).stdout)
+    assert [c["kind"] for c in listed] == ["incident"]  # the daemon's registry, found from elsewhere
+    assert json.loads(sakspost("--config", path, "stats", "--json", cwd=tmp_path).stdout)["cases"]["total"] == 1
+
+
+def test_a_read_command_creates_no_secret(tmp_path):
+    """A registry made elsewhere (here by `db upgrade`, which needs no secret) and no token secret
+    yet: reading works and makes none."""
+    d = Sakspost(tmp_path, {})
+    assert d.cli("db", "upgrade").returncode == 0
+    assert not (tmp_path / "var" / "secret").exists()
+    assert d.cases() == [] and d.stats()["cases"]["total"] == 0
+    assert not (tmp_path / "var" / "secret").exists()
+
+
+def test_a_registry_of_an_older_release_is_refused_by_a_read_command_unchanged(tmp_path):
+    import sqlite3
+
+    d = Sakspost(tmp_path, {})
+    with sqlite3.connect(d.db_path) as db:
+        db.executescript((ROOT / "tests" / "data" / "release-0.1.0-sqlite.sql").read_text())
+
+    def schema():
+        with sqlite3.connect(d.db_path) as db:
+            return sorted(db.execute("SELECT name, sql FROM sqlite_master"))
+
+    before = schema()
+    out = d.cli("stats", check=False)
+    assert out.returncode == 1 and "run `sakspost db upgrade`" in out.stderr.decode(), out.stderr
+    assert schema() == before  # not upgraded, nothing added

@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stats", help="counts of messages, cases, outbox and mailboxes")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_stats)
+    p.set_defaults(func=cmd_stats, read_only=True)
 
     cases = sub.add_parser("cases", help="list, show and answer cases").add_subparsers(dest="cases_command", required=True)
     mailboxes = sub.add_parser("mailboxes", help="the configured IMAP mailboxes").add_subparsers(
@@ -91,18 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cases where something waits for a handler's #godta (held, unproven or capped)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--show-pii", action="store_true", help="show identity numbers unmasked")
-    p.set_defaults(func=cmd_cases_list)
+    p.set_defaults(func=cmd_cases_list, read_only=True)
     p = cases.add_parser("show")
     p.add_argument("id")
     p.add_argument("--json", action="store_true")
     p.add_argument("--full", action="store_true", help="message texts as they came, not redacted")
     p.add_argument("--show-pii", action="store_true", help="show identity numbers unmasked")
-    p.set_defaults(func=cmd_cases_show)
+    p.set_defaults(func=cmd_cases_show, read_only=True)
     p = cases.add_parser("export", help="the whole audit trail of a case")
     p.add_argument("id")
     p.add_argument("--format", choices=("md", "json"), default="md")
     p.add_argument("--show-pii", action="store_true", help="show identity numbers unmasked")
-    p.set_defaults(func=cmd_cases_export)
+    p.set_defaults(func=cmd_cases_export, read_only=True)
     p = cases.add_parser("command", help="run mail commands on a case as the operator ('#lukk' '#notat …')")
     p.add_argument("id")
     p.add_argument("lines", nargs="+", metavar="COMMAND", help="one command line each, e.g. '#lukk'")
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--save", metavar="DIR", help="write each attachment into DIR")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_cases_attachments)
+    p.set_defaults(func=cmd_cases_attachments, read_only=True)
     p = cases.add_parser("answer", help="a citizen case was answered by post: record it and close the case")
     p.add_argument("id")
     p.add_argument("--by", choices=("post",), required=True, help="answers go by post, never by e-mail")
@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="DATE")
     p.add_argument("--format", choices=("table", "json", "md", "csv"), default="table")
     p.add_argument("--json", action="store_true", help="the same as --format json")
-    p.set_defaults(func=cmd_report_escalations)
+    p.set_defaults(func=cmd_report_escalations, read_only=True)
     p = report.add_parser("meeting", help="for NHN's management meeting: open cases, cases closed since DATE, "
                           "citizen cases near their deadline, a chart")
     p.add_argument("--since", metavar="DATE", help="closed cases from this day on (default: a week ago)")
@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="write it here (default: standard output)")
     p.add_argument("--subjects", action="store_true", help="show each case's subject too (identity numbers "
                    "redacted; it can name a patient, and every actor is at the meeting)")
-    p.set_defaults(func=cmd_report_meeting)
+    p.set_defaults(func=cmd_report_meeting, read_only=True)
     p = report.add_parser("support", help="each actor's local user support and contact points; who lacks them")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_report_support)
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.setup(args.log_level, args.cfg.logging.format)
     if args.func is not cmd_check_config:  # which changes nothing
-        files.apply(args.cfg)
+        files.apply(args.cfg, directories=not getattr(args, "read_only", False))
     try:
         return args.func(args)
     except config_mod.ConfigError as exc:  # found once the command began (a registry that is not there)

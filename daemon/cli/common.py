@@ -18,9 +18,11 @@ def configuration_error(exc) -> None:
 
 
 def open_runtime(args):
+    """The runtime of the command; one that only reads (`read_only` among its defaults) opens a
+    registry that is there and creates nothing."""
     from ..runtime import Runtime
 
-    return Runtime.open(args.cfg)
+    return Runtime.open(args.cfg, read_only=getattr(args, "read_only", False))
 
 
 def date_arg(value: str | None, option: str):

@@ -67,7 +67,7 @@ def cmd_purge(args) -> int:
     else:
         print("sakspost purge: give --before DATE or set [retention] closed_case_days", file=sys.stderr)
         return 2
-    engine = db.open_engine(cfg.database.url)
+    engine = db.open_existing(cfg.database.url) if args.dry_run else db.open_engine(cfg.database.url)
     try:
         if args.dry_run:
             result = {"closed_before": cutoff.isoformat(), "case_ids": purge.due(engine, cutoff), "counts": {}}

@@ -64,6 +64,23 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     return engine
 
 
+def open_existing(url: str) -> Engine:
+    """The engine of a registry that is there and current, for a command that only reads: nothing is
+    created (no file, no folder, no schema); SchemaError says what is missing."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
+            and not Path(parsed.database).is_file():
+        raise schema.SchemaError(f"no registry at {parsed.database} (a command that only reads creates none): "
+                                 "`sakspost db upgrade` or the daemon makes it")
+    engine = open_engine(url, create=False)
+    try:
+        schema.check(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
 def _sqlite_recipe(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
