@@ -159,3 +159,61 @@ def test_a_registry_of_an_older_release_is_refused_by_a_read_command_unchanged(t
     out = d.cli("stats", check=False)
     assert out.returncode == 1 and "run `sakspost db upgrade`" in out.stderr.decode(), out.stderr
     assert schema() == before  # not upgraded, nothing added
+
+
+# -- the command line's own words ---------------------------------------------------------------
+
+def _commands(parser, name="sakspost"):
+    """(name, parser) of PARSER and of every command below it."""
+    import argparse
+
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, command in action.choices.items():
+                yield from _commands(command, f"{name} {sub}")
+
+
+def test_every_command_and_option_has_help():
+    """Each command has a description (`sakspost cases list --help`) and each option and argument
+    a help line (a list of commands is helped by each command's line)."""
+    import argparse
+
+    from daemon.cli import build_parser
+
+    missing = []
+    for name, parser in _commands(build_parser()):
+        if not parser.description:
+            missing.append(name)
+        missing += [f"{name} {a.option_strings or a.dest}" for a in parser._actions
+                    if not a.help and not isinstance(a, argparse._SubParsersAction)]
+    assert missing == []
+
+
+def test_the_top_level_help_is_complete(tmp_path):
+    out = sakspost("--help", cwd=tmp_path)
+    assert out.returncode == 0
+    assert out.stdout.rstrip().endswith("2 bad configuration or usage, 75 (EX_TEMPFAIL) when storage failed\n"
+                                        "and the caller (an MTA) should try again."), out.stdout
+    for command in ("run", "check-config", "example-config", "cases", "stats", "db"):
+        assert f"\n    {command} " in out.stdout, command
+    run = sakspost("run", "--help", cwd=tmp_path)
+    assert "run the daemon: receive, process and send" in run.stdout
+
+
+def test_version(tmp_path):
+    from importlib.metadata import version
+
+    out = sakspost("--version", cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout == f"sakspost {version('sakspost')}\n"
+
+
+def test_example_config_prints_the_shipped_example_which_loads(tmp_path):
+    out = sakspost("--config", tmp_path / "not-there.toml", "example-config", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == (ROOT / "config" / "sakspost.toml").read_text(encoding="utf-8")
+    path = tmp_path / "sakspost.toml"
+    path.write_text(out.stdout, encoding="utf-8")
+    from daemon import config
+
+    assert config.load(path).receiver.port == 2525

@@ -1,4 +1,4 @@
-"""Commands that look after the installation: `db upgrade`, `db current`, `purge`."""
+"""Commands that look after the installation: `db upgrade`, `db current`, `purge`, `example-config`."""
 
 from __future__ import annotations
 
@@ -85,4 +85,13 @@ def cmd_purge(args) -> int:
               f"{', '.join(result['case_ids']) or '-'}")
         for table, n in sorted(result["counts"].items()):
             print(f"  {table}: {n}")
+    return 0
+
+
+def cmd_example_config(args) -> int:
+    """The shipped example configuration on standard output (`sakspost example-config >
+    /etc/sakspost/sakspost.toml`), as this release ships it."""
+    from ..resources import shipped
+
+    sys.stdout.write((shipped("config") / "sakspost.toml").read_text(encoding="utf-8"))
     return 0
