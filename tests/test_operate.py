@@ -4,13 +4,14 @@ mistake said in one line with its exit code (in the log format chosen), never a 
 from __future__ import annotations
 
 import json
+import smtplib
 import socket
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, Sakspost, incident_mail
+from conftest import ROOT, Sakspost, free_port, incident_mail, wait_until
 
 
 def sakspost(*args, cwd, timeout=60, env=None) -> subprocess.CompletedProcess:
@@ -217,3 +218,68 @@ def test_example_config_prints_the_shipped_example_which_loads(tmp_path):
     from daemon import config
 
     assert config.load(path).receiver.port == 2525
+
+
+# -- the shipped example and the relay's keys -----------------------------------------------------
+
+def test_the_shipped_example_starts_as_shipped_and_sends_to_the_maildir_beside_it(tmp_path):
+    """Copied as it is (only its receiver's port made free for the test): check-config says OK
+    with no relay.pw anywhere, the daemon starts, and an acknowledgement lands in var/sent/ beside
+    the file, where the comment says."""
+    shipped = (ROOT / "config" / "sakspost.toml").read_text(encoding="utf-8")
+    path = tmp_path / "etc" / "sakspost.toml"
+    path.parent.mkdir()
+    path.write_text(shipped, encoding="utf-8")
+    out = sakspost("--config", path, "check-config", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert f"{path.parent}/var/sent" in out.stdout
+    port = free_port()
+    assert shipped.count("\nport = 2525\n") == 1
+    path.write_text(shipped.replace("\nport = 2525\n", f"\nport = {port}\n"), encoding="utf-8")
+    daemon = subprocess.Popen([sys.executable, "-m", "daemon", "--config", str(path), "run"], cwd=tmp_path,
+                              env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def send():
+            try:
+                with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                    client.sendmail("kari@sykehus.example", ["brukerstotte@sykehus.example"],
+                                    incident_mail(sender="kari@sykehus.example"))
+                return True
+            except OSError:
+                assert daemon.poll() is None, daemon.stderr.read().decode()
+                return False
+
+        wait_until(send, 30, interval=0.2, what="the shipped example's daemon")
+        sent = path.parent / "var" / "sent" / "new"
+        assert wait_until(lambda: list(sent.glob("*")) if sent.is_dir() else [], 30, what="mail in var/sent")
+    finally:
+        daemon.terminate()
+        daemon.wait(30)
+    assert not (tmp_path / "var").exists()  # beside the file, not where it was started
+
+
+@pytest.mark.parametrize("relay, problem", [
+    ('host = "smtp.sykehus.example"\nstarttls = false\n',
+     "[relay].starttls: starttls = false toward 'smtp.sykehus.example' would send mail (and any password) in "
+     "clear: starttls or implicit_tls is required for a relay not on loopback"),
+    ('host = "smtp.sykehus.example"\nusername = "sakspost"\npassword_file = "{dir}/relay.pw"\n',
+     "[relay].password_file: '{dir}/relay.pw' is empty"),
+    ('host = "smtp.sykehus.example"\nusername = "sakspost"\npassword_file = "{dir}/missing.pw"\n',
+     "[relay].password_file: cannot read '{dir}/missing.pw': No such file or directory"),
+])
+def test_a_relay_that_cannot_be_used_safely_is_refused_with_its_line(tmp_path, relay, problem):
+    (tmp_path / "relay.pw").write_text("\n")  # an empty password file, as `install -m 0600 /dev/null` leaves it
+    path = tmp_path / "sakspost.toml"
+    path.write_text('[receiver]\nport = 2525\n\n[relay]\n' + relay.format(dir=tmp_path))
+    out = sakspost("--config", path, "check-config", cwd=tmp_path)
+    assert out.returncode == 2
+    line = 7 if "password_file" in problem else 6
+    assert out.stderr == f"sakspost: configuration error: {path} line {line}: {problem.format(dir=tmp_path)}\n"
+
+
+def test_starttls_false_is_fine_toward_a_relay_on_loopback(tmp_path):
+    path = tmp_path / "sakspost.toml"
+    for host in ("127.0.0.1", "::1", "localhost"):
+        path.write_text(f'[relay]\nhost = "{host}"\nport = 2526\nstarttls = false\n')
+        assert sakspost("--config", path, "check-config", cwd=tmp_path).returncode == 0
