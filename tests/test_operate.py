@@ -105,7 +105,7 @@ def test_the_unit_does_not_restart_a_configuration_that_cannot_work():
 
 READ_ONLY = [("cases", "list"), ("cases", "show", "INC-1"), ("cases", "export", "INC-1"), ("stats",),
              ("report", "escalations"), ("report", "meeting", "--format", "md"), ("digest", "--dry-run"),
-             ("purge", "--dry-run", "--before", "2026-01-01")]
+             ("purge", "--dry-run", "--before", "2026-01-01"), ("db", "current")]
 
 
 def test_relative_paths_are_the_configuration_files_and_read_commands_create_nothing(tmp_path):

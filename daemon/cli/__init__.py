@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the registry's schema").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="create the schema, or upgrade it to this release's").set_defaults(
         func=cmd_db_upgrade)
-    db.add_parser("current", help="the schema's revision and this release's").set_defaults(func=cmd_db_current)
+    db.add_parser("current", help="the schema's revision and this release's").set_defaults(func=cmd_db_current, read_only=True)
     p = db.add_parser("revision", help="(development) write the migration from the registry's schema to the models'")
     p.add_argument("-m", "--message", required=True, help="what the migration changes (its file name)")
     p.set_defaults(func=cmd_db_revision)

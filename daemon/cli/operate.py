@@ -30,6 +30,7 @@ def cmd_db_upgrade(args) -> int:
 def cmd_db_current(args) -> int:
     from ..registry import db, schema
 
+    db.require_file(args.cfg.database.url)
     engine = db.open_engine(args.cfg.database.url, create=False)
     try:
         with engine.connect() as conn:

@@ -64,14 +64,19 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     return engine
 
 
-def open_existing(url: str) -> Engine:
-    """The engine of a registry that is there and current, for a command that only reads: nothing is
-    created (no file, no folder, no schema); SchemaError says what is missing."""
+def require_file(url: str) -> None:
+    """SchemaError where URL is a SQLite file that is not there (connecting would create it)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
             and not Path(parsed.database).is_file():
         raise schema.SchemaError(f"no registry at {parsed.database} (a command that only reads creates none): "
                                  "`sakspost db upgrade` or the daemon makes it")
+
+
+def open_existing(url: str) -> Engine:
+    """The engine of a registry that is there and current, for a command that only reads: nothing is
+    created (no file, no folder, no schema); SchemaError says what is missing."""
+    require_file(url)
     engine = open_engine(url, create=False)
     try:
         schema.check(engine)
