@@ -25,12 +25,12 @@ def file_mode(config) -> int:
     return 0o640 if config.paths.group else 0o600
 
 
-def apply(config) -> None:
+def apply(config, directories: bool = True) -> None:
     """Set the umask for every file this process (and its children) creates, narrow a registry
-    file that is readable beyond it, and prepare the directories it writes in."""
+    file that is readable beyond it, and (with DIRECTORIES) prepare the directories it writes in."""
     os.umask(0o027 if config.paths.group else 0o077)
     narrow_database(config)
-    if not config.paths.group:
+    if not config.paths.group or not directories:
         return
     gid = grp.getgrnam(config.paths.group).gr_gid
     for directory in _directories(config):

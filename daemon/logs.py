@@ -105,7 +105,29 @@ class Repeats(logging.Filter):
         return True
 
 
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_format = "text"
+
+
+def level(value: str) -> str:
+    """VALUE as a level `setup` takes (any case), or ValueError naming those it takes."""
+    if value.upper() not in LEVELS:
+        raise ValueError(f"{value!r} is not a log level ({', '.join(l.lower() for l in LEVELS)})")
+    return value.upper()
+
+
+def problem(message: str) -> None:
+    """Why a command or the daemon cannot go on, as one line in the chosen format: `sakspost:
+    MESSAGE` on standard error, or one JSON object of level ERROR under `format = "json"`."""
+    if _format == "json":
+        logging.getLogger("sakspost").error(message)
+    else:
+        print(f"sakspost: {redact_identity_numbers(message, '[fnr]')}", file=sys.stderr)
+
+
 def setup(level: str = "INFO", format: str = "text") -> None:
+    global _format
+    _format = format
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(Repeats())
     handler.setFormatter(JsonFormatter() if format == "json" else RedactingFormatter(TEXT))

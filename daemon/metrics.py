@@ -8,9 +8,19 @@ asked and survives a restart; only what happens (events, latencies, scheduler ru
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info, disable_created_metrics
+
+from . import __version__
+
+# No `_created` series beside each counter and histogram: a timestamp per series that no rule
+# reads, doubling what is stored (the client's own switch; OpenMetrics keeps them as metadata).
+disable_created_metrics()
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+
+# `sakspost_build_info{version="0.1.0"} 1`: which release each instance runs (join it on `instance`).
+BUILD = Info("sakspost_build", "The release of sakspost running", registry=REGISTRY)
+BUILD.info({"version": __version__})
 
 CASE_EVENTS = Counter("sakspost_case_events", "Case events committed: opened, escalated, acknowledged, closed, "
                       "escalation_failed, bounced", ["event", "kind"], registry=REGISTRY)

@@ -13,7 +13,7 @@ from .outbound.render import Renderer
 from .registry.tokens import Tokens
 from .pipeline.parsers import Parsers
 from .receive.protocol import Receiving
-from .registry.db import open_engine
+from .registry.db import open_engine, open_existing
 from .registry.leases import new_instance_id
 from .registry.writer import Writer
 from .workflows import load as load_workflows
@@ -49,10 +49,17 @@ class Runtime:
         return Writer.of(self.engine)
 
     @classmethod
-    def open(cls, config: Config) -> "Runtime":
+    def open(cls, config: Config, read_only: bool = False) -> "Runtime":
+        """READ_ONLY: for a command that only reads; the registry and the token secret must be
+        there already (nothing is created)."""
         load_workflows()
-        engine = open_engine(config.database.url)
-        tokens = Tokens(config.hmac_secret(), config.identity.domain)
+        engine = open_existing(config.database.url) if read_only else open_engine(config.database.url)
+        try:
+            secret = config.hmac_secret(create=not read_only)
+        except BaseException:
+            engine.dispose()
+            raise
+        tokens = Tokens(secret, config.identity.domain)
         renderer = Renderer(config, tokens, config.identity.language)
         return cls(config=config, engine=engine, tokens=tokens, renderer=renderer,
                    parsers=Parsers(enabled=config.pipeline.parse_helper))

@@ -55,9 +55,11 @@ class RegistryCollector:
                                         "Age of the oldest open A/B incident NHN has not been told of (0: none)")
         pending = GaugeMetricFamily("sakspost_inbound_pending_oldest_seconds",
                                     "Age of the oldest inbound message the pipeline has still to process (0: none)")
+        # the state is no label: a series that changes its labels as the mailbox fails and
+        # recovers breaks every rule over time (`stats` and /healthz say the state)
         lag = GaugeMetricFamily("sakspost_mailbox_lag_seconds",
                                 "How long a mailbox has not been read (failing or stopped); 0 while connected",
-                                labels=["mailbox", "state"])
+                                labels=["mailbox"])
         with self.engine.connect() as conn:
             for kind, state, n in conn.execute(select(Case.kind, Case.state, func.count()).group_by(Case.kind, Case.state)):
                 cases.add_metric([kind, state], n)
@@ -74,7 +76,7 @@ class RegistryCollector:
                 Message.direction == "in", Message.status == "pending")).scalar()
             pending.add_metric([], _age(now, waiting))
             for name, state, since in conn.execute(select(MailboxState.name, MailboxState.state, MailboxState.since)):
-                lag.add_metric([name, state], 0.0 if state in _WORKING else _age(now, since))
+                lag.add_metric([name], 0.0 if state in _WORKING else _age(now, since))
         yield from (cases, messages, outbox, unescalated, pending, lag)
 
 
@@ -118,7 +120,13 @@ class Watch:
         if self.receiving is not None:
             REGISTRY.register(receiver_collector := ReceiverCollector(self.receiving, rt.config.receiver.max_connections))
             self._receiver_collector = receiver_collector
-        self.server = ThreadingHTTPServer(self.address, self._handler())
+        try:
+            self.server = ThreadingHTTPServer(self.address, self._handler())
+        except OSError as exc:  # said by `sakspost run` in one line
+            REGISTRY.unregister(collector)
+            if self._receiver_collector is not None:
+                REGISTRY.unregister(self._receiver_collector)
+            raise OSError(exc.errno, f"{exc.strerror} ([metrics].listen = {rt.config.metrics.listen!r})") from None
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, name="watch", daemon=True)
 

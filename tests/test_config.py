@@ -66,6 +66,53 @@ def test_the_same_key_takes_an_address(key, tmp_path):
     config.load(path)
 
 
+@pytest.mark.parametrize("address", ["brukerstotte@staging.test", "drift@sykehus.local",
+                                     "noreply@sakspost.invalid", "ops@host.localhost", "Drift@Intern.LOCAL"])
+def test_special_use_domains_are_accepted_where_a_deployment_has_them(tmp_path, address):
+    """RFC 6761's .test (staging), .invalid and .localhost, and .local (a hospital's internal mail
+    domain) started before the switch to email-validator and still do, in address and domain keys."""
+    domain = address.rpartition("@")[2]
+    path = tmp_path / "sakspost.toml"
+    path.write_text(PREAMBLE + f'[identity]\naddress = "{address}"\n\n[nhn]\nsender_domains = ["{domain}"]\n'
+                    f'\n[limits]\nexempt_senders = ["@{domain}", "{address}"]\n', encoding="utf-8")
+    loaded = config.load(path)
+    assert loaded.identity.address == address and loaded.is_nhn_sender(f"kari@{domain}")
+
+
+def test_special_use_names_are_still_checked_as_addresses(tmp_path):
+    assert "two periods" in refused(tmp_path, '[identity]\naddress = "a@sykehus..local"\n')
+    assert "special-use" in refused(tmp_path, '[identity]\naddress = "a@hidden.onion"\n')  # not a mail domain
+
+
+def test_relaying_from_an_invalid_address_is_warned_of(tmp_path):
+    path = tmp_path / "sakspost.toml"
+    path.write_text('[relay]\nhost = "127.0.0.1"\nport = 2526\nstarttls = false\n', encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "daemon", "--config", str(path), "check-config"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "[identity].address is 'brukerstotte@sakspost.invalid'" in out.stdout + out.stderr
+    path.write_text(path.read_text() + '\n[identity]\naddress = "brukerstotte@sykehus.example"\n')
+    out = subprocess.run([sys.executable, "-m", "daemon", "--config", str(path), "check-config"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0 and ".invalid" not in out.stdout + out.stderr
+
+
+EARLIER = sorted((ROOT / "tests" / "data" / "config").glob("sakspost-*.toml"))
+
+
+@pytest.mark.parametrize("path", EARLIER, ids=[p.stem for p in EARLIER])
+def test_the_example_of_every_earlier_release_still_loads(path):
+    """tests/data/config holds config/sakspost.toml as earlier releases shipped it (named by date and
+    commit): what an operator copied then must still be read, with its addresses and sections."""
+    loaded = config.load(path)
+    assert loaded.source == str(path)
+    assert loaded.receiver.port == 2525 and loaded.relay is not None
+
+
+def test_earlier_releases_are_kept():
+    assert len(EARLIER) >= 5
+
+
 def test_check_config_shows_every_problem_and_exits_2(tmp_path):
     path = tmp_path / "sakspost.toml"
     path.write_text(f'[nhn]\nintake_address = "{DOMAIN}"\n\n[notify]\naddress = "drift"\n', encoding="utf-8")
@@ -139,7 +186,7 @@ def test_the_shipped_configuration_loads(monkeypatch):
     assert shipped.roles_for("Innsyn+skjema@Sykehus.example") == ("citizen_forms",)
     assert shipped.actor_by_address("ola.innsyn@helse-vest.example").id == "helse-vest"
     assert shipped.is_handler("kari.drift@sykehus.example") and not shipped.is_handler("ola@x.example")
-    assert shipped.relay is not None and shipped.relay.timeout_seconds == 30.0
+    assert shipped.relay is None  # outbound mail to the maildir until a relay is set
     default = config.load()
     assert default.source == "(embedded default)" and default.relay is None
     assert default.roles_for("anyone@anywhere.example") == ("support",)

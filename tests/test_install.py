@@ -45,7 +45,8 @@ def test_the_wheel_installs_a_working_daemon(venv, tmp_path):
                   env=env).stdout.decode().strip()
     assert f"templates: {purelib}/daemon/share/templates" in checked.stdout.decode()
     for shipped in ("daemon/share/config/sakspost.toml", "daemon/share/systemd/sakspost.service",
-                    "daemon/migrations/versions/0001_baseline.py", "daemon/share/templates/nb/acknowledgement.txt",
+                    "daemon/migrations/versions/0001_baseline.py", "daemon/migrations/script.py.mako",
+                    "daemon/share/templates/nb/acknowledgement.txt",
                     "daemon/share/templates/en/acknowledgement.txt"):  # English beside bokmål
         assert (venv / purelib.removeprefix(str(venv) + "/") / shipped).is_file(), shipped
     example = run(venv / "bin" / "python", "-c", "import sys; from daemon import config; "
@@ -64,6 +65,23 @@ def test_the_wheel_installs_a_working_daemon(venv, tmp_path):
     assert stats["messages"]["by_status"] == {"processed": 1}  # not dead-lettered for want of a template
     assert stats["cases"]["by_kind"] == {"incident": 1}
     assert stats["outbox"]["by_status"] == {"pending": 1}  # the acknowledgement, composed and queued
+    # `db revision` from the install: Alembic's template is in the wheel (the models match: nothing to do)
+    revised = run(venv / "bin" / "sakspost", "db", "revision", "-m", "nothing", cwd=tmp_path, env=env)
+    assert revised.returncode == 0, revised.stderr.decode()
+    assert b"wrote " in revised.stdout
+
+
+def test_without_the_postgres_extra_check_config_names_it(venv, tmp_path):
+    """The wheel installed without `[postgres]` and a PostgreSQL URL: one line saying what to
+    install, exit 2, from check-config as from run (not a traceback at the first connection)."""
+    config = tmp_path / "c.toml"
+    config.write_text('[database]\nurl = "postgresql+psycopg://sakspost@127.0.0.1:5432/sakspost"\n')
+    for command in ("check-config", "run"):
+        out = run(venv / "bin" / "sakspost", "--config", config, command, cwd=tmp_path)
+        assert out.returncode == 2, out.stderr.decode()
+        assert out.stderr.decode() == (
+            "sakspost: configuration error: [database].url: the postgresql driver is not installed: "
+            "no module named 'psycopg' (pip install 'sakspost[postgres]')\n")
 
 
 def test_without_its_templates_check_config_fails(venv, tmp_path):

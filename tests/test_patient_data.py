@@ -37,8 +37,8 @@ REPORT = ("Hei,\n\nOppslag i pasientjournal via XCA-gatewayen feiler siden 08:15
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     relay = Relay().start()
-    # one reporter sends every report here, each of severity A: more than [limits] lets one
-    # address have, and more forwards to NHN than it lets every sender together have, in an hour
+    # one reporter sends every report here, each of severity A: more than [limits] lets one address
+    # have in an hour, and more forwards to NHN than the global cap lets through before holding them
     limits = {"limits": {"auto_mails_per_hour": 1000, "new_cases_per_hour": 1000, "nhn_forwards_per_hour": 1000}}
     daemon = Sakspost(tmp_path_factory.mktemp("patient-data"), {**relay_config(relay), **ACTORS, **limits}).start()
     yield daemon, relay

@@ -9,10 +9,20 @@ from sqlmodel import Session
 EX_TEMPFAIL = 75
 
 
+def configuration_error(exc) -> None:
+    """A ConfigError said as its problems, one line each, in the chosen log format."""
+    from .. import logs
+
+    for problem in str(exc).splitlines():
+        logs.problem(f"configuration error: {problem}")
+
+
 def open_runtime(args):
+    """The runtime of the command; one that only reads (`read_only` among its defaults) opens a
+    registry that is there and creates nothing."""
     from ..runtime import Runtime
 
-    return Runtime.open(args.cfg)
+    return Runtime.open(args.cfg, read_only=getattr(args, "read_only", False))
 
 
 def date_arg(value: str | None, option: str):

@@ -11,18 +11,20 @@ from sqlmodel import Session
 from .. import config as config_mod
 from .. import views
 from ..pii import mask_identity_numbers
-from .common import EX_TEMPFAIL, open_runtime
+from .common import EX_TEMPFAIL, configuration_error, open_runtime
 
 BATCH_TRANSACTION_SECONDS = 0.5  # no receiver waits on this process's write lock
 BULK = 16  # from this many messages on, a batch command starts the parse helper (one mail: not worth it)
 
 
 def usable(cfg) -> None:
-    """What `check-config` and `run` ask beyond the file itself: every secret can be read and the
-    templates are there (ConfigError says which is not)."""
+    """What `check-config` and `run` ask beyond the file itself: the database's driver is
+    installed, every secret can be read and the templates are there (ConfigError says which is not)."""
     from ..outbound.render import Renderer
+    from ..registry.db import check_driver
     from ..resources import MissingFiles, check_templates
 
+    check_driver(cfg.database.url)
     config_mod.check_secrets(cfg)
     try:
         check_templates(cfg.templates_dir, env=Renderer(cfg, tokens=None).env)
@@ -37,8 +39,7 @@ def cmd_check_config(args) -> int:
     try:
         usable(cfg)
     except config_mod.ConfigError as exc:
-        for problem in str(exc).splitlines():
-            print(f"sakspost: configuration error: {problem}", file=sys.stderr)
+        configuration_error(exc)
         return 2
     print(f"configuration OK: {cfg.source}")
     for line in describe(cfg):
@@ -49,16 +50,26 @@ def cmd_check_config(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .. import app
+    """Exit codes: 2 for a configuration that cannot work (the unit's RestartPreventExitStatus=2:
+    starting again will not mend it), 1 for an address to listen on that is taken or not ours (it
+    may be free after the restart)."""
+    import errno
+
+    from .. import app, logs
 
     try:
         usable(args.cfg)
     except config_mod.ConfigError as exc:
-        print(f"sakspost: configuration error: {exc}", file=sys.stderr)
+        configuration_error(exc)
         return 2
     rt = open_runtime(args)
     try:
         return app.run(rt)
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        logs.problem(f"cannot listen: {exc.strerror if exc.strerror and '(' in exc.strerror else exc}")
+        return 1
     finally:
         rt.close()
 

@@ -87,6 +87,7 @@ def cmd_digest(args) -> int:
     now = _moment(args.at, "--at")
     if now is None:
         return 2
+    args.read_only = args.dry_run  # a preview reads and creates nothing
     rt = open_runtime(args)
     try:
         if args.dry_run:

@@ -1,4 +1,4 @@
-"""Commands that look after the installation: `db upgrade`, `db current`, `purge`."""
+"""Commands that look after the installation: `db upgrade`, `db current`, `purge`, `example-config`."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ def cmd_db_upgrade(args) -> int:
 def cmd_db_current(args) -> int:
     from ..registry import db, schema
 
+    db.require_file(args.cfg.database.url)
     engine = db.open_engine(args.cfg.database.url, create=False)
     try:
         with engine.connect() as conn:
@@ -67,7 +68,7 @@ def cmd_purge(args) -> int:
     else:
         print("sakspost purge: give --before DATE or set [retention] closed_case_days", file=sys.stderr)
         return 2
-    engine = db.open_engine(cfg.database.url)
+    engine = db.open_existing(cfg.database.url) if args.dry_run else db.open_engine(cfg.database.url)
     try:
         if args.dry_run:
             result = {"closed_before": cutoff.isoformat(), "case_ids": purge.due(engine, cutoff), "counts": {}}
@@ -85,4 +86,13 @@ def cmd_purge(args) -> int:
               f"{', '.join(result['case_ids']) or '-'}")
         for table, n in sorted(result["counts"].items()):
             print(f"  {table}: {n}")
+    return 0
+
+
+def cmd_example_config(args) -> int:
+    """The shipped example configuration on standard output (`sakspost example-config >
+    /etc/sakspost/sakspost.toml`), as this release ships it."""
+    from ..resources import shipped
+
+    sys.stdout.write((shipped("config") / "sakspost.toml").read_text(encoding="utf-8"))
     return 0

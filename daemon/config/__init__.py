@@ -10,7 +10,7 @@ the maildir ./var/sent/ instead of a relay.
 """
 
 from .credentials import check_secrets, read_secret
-from .load import key_name, load, parse, warnings
+from .load import key_name, load, log_format, parse, warnings
 from .model import LIST_SECTIONS, Config
 from .sections import (ACTOR_KINDS, FORM_TYPES, LANGUAGES, MINOR_CASES, SEVERITIES, Actor, Address, Citizen,
                        CitizenRoute, Database, DeadlineMonths, Digest, Identity, Incident, Limits, Logging,
@@ -23,6 +23,6 @@ __all__ = [
     "Actor", "Address", "Citizen", "CitizenRoute", "Config", "ConfigError", "Database", "DeadlineMonths",
     "Digest", "Identity", "Incident", "Limits", "Logging", "Mailbox", "Metrics", "Nhn", "Notify", "Outbox",
     "Paths", "Pipeline", "Receiver", "Relay", "Retention", "Security", "StaleDays",
-    "check_secrets", "is_loopback", "key_name", "listen_address", "load", "parse", "read_secret",
+    "check_secrets", "is_loopback", "key_name", "listen_address", "load", "log_format", "parse", "read_secret",
     "warnings", "without_plus",
 ]

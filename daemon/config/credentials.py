@@ -11,21 +11,26 @@ from .values import ConfigError
 
 
 def read_secret(path: str, env: str, where: str, kind: str = "password") -> str:
-    """The secret in file PATH or environment variable ENV. Under systemd a PATH without a slash is a
+    """The secret in file PATH or environment variable ENV (an empty one is refused). Under systemd a PATH without a slash is a
     credential's name (`LoadCredential=NAME:/etc/sakspost/FILE`), read from $CREDENTIALS_DIRECTORY."""
     if path:
         credentials = os.environ.get("CREDENTIALS_DIRECTORY")
         if credentials and "/" not in path:
             path = os.path.join(credentials, path)
         try:
-            return Path(path).read_text(encoding="utf-8").strip()
+            value = Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
             hint = "" if credentials or "/" in path else " (nor is $CREDENTIALS_DIRECTORY set, for a credential)"
             raise ConfigError(f"{where}.{kind}_file: cannot read {path!r}: {exc.strerror}{hint}") from None
+        if not value:
+            raise ConfigError(f"{where}.{kind}_file: {path!r} is empty")
+        return value
     if env:
         value = os.environ.get(env)
         if value is None:
             raise ConfigError(f"{where}.{kind}_env: environment variable {env} is not set")
+        if not value.strip():
+            raise ConfigError(f"{where}.{kind}_env: environment variable {env} is empty")
         return value
     return ""
 

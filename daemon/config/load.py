@@ -7,10 +7,15 @@ import os
 import tomllib
 import typing
 
+from pathlib import Path
+
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from .lines import key_lines, line_of
 from .model import LIST_SECTIONS, Config
+from .sections import Database, Paths
 from .values import ConfigError
 
 _GOT_TYPE = {
@@ -113,8 +118,34 @@ def parse(data: dict, source: str = "(inline)", text: str | None = None) -> Conf
         raise ConfigError("\n".join(sorted(problems, key=problems.get))) from None
 
 
+def relative_to(data: dict, folder: Path) -> dict:
+    """DATA with the paths it names, or its defaults name, that are relative (`var_dir = "var"`,
+    `sqlite:///var/sakspost.db`) made relative to FOLDER, the configuration file's, not to the
+    current directory: a command run elsewhere finds the daemon's registry, never a new one."""
+    paths, database = data.get("paths", {}), data.get("database", {})
+    if not isinstance(paths, dict) or not isinstance(database, dict):
+        return data  # the checks say what is wrong with it
+    paths = dict(paths)
+    for key in ("var_dir", "sent_maildir", "templates_dir"):
+        value = paths.get(key, Paths.model_fields[key].default)
+        if isinstance(value, str) and value:
+            paths[key] = str(folder / value)  # an absolute path stays as it is
+    database = dict(database)
+    url = database.get("url", Database.model_fields["url"].default)
+    if isinstance(url, str) and url.startswith("sqlite:"):
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            parsed = None
+        if parsed is not None and parsed.database and parsed.database != ":memory:" \
+                and not parsed.database.startswith("file:"):
+            database["url"] = parsed.set(database=str(folder / parsed.database)).render_as_string(hide_password=False)
+    return {**data, "paths": paths, "database": database}
+
+
 def load(path: str | os.PathLike | None = None) -> Config:
-    """Load from PATH, else $SAKSPOST_CONFIG, else the embedded default."""
+    """Load from PATH, else $SAKSPOST_CONFIG, else the embedded default. Relative paths in a file
+    are the file's folder's (`relative_to`); the embedded default's are the current directory's."""
     path = path or os.environ.get("SAKSPOST_CONFIG")
     if not path:
         return parse({}, source="(embedded default)")
@@ -128,13 +159,26 @@ def load(path: str | os.PathLike | None = None) -> Config:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse(data, source=str(path), text=text)
+    return parse(relative_to(data, Path(path).absolute().parent), source=str(path), text=text)
+
+
+def log_format(path: str | os.PathLike | None = None) -> str:
+    """The `[logging] format` the file at PATH (else $SAKSPOST_CONFIG) asks for, read even from a
+    file that does not load, so that its errors are written as its log is ("text" if unreadable)."""
+    path = path or os.environ.get("SAKSPOST_CONFIG")
+    try:
+        with open(path, "rb") as fh:
+            chosen = tomllib.load(fh).get("logging", {}).get("format")
+    except (OSError, TypeError, ValueError, AttributeError):
+        return "text"
+    return "json" if chosen == "json" else "text"
 
 
 def warnings(config: Config) -> list[str]:
     """What is allowed but worth an operator's look, for `check-config` to print: actors whose
     users have no local support documented (NHN's management meetings ask every actor for it),
-    and support addresses without an NHN intake to escalate A and B reports to."""
+    support addresses without an NHN intake to escalate A and B reports to, and mail relayed from an
+    address at `.invalid` (the embedded default's), which no one can answer."""
     found = [f"[[actor]] {a.id!r} ({a.name}): no local_support documented: how do its users get help, "
              "and how do its cases reach NHN?"
              for a in config.actor if a.kind in ("source", "consumer") and not a.local_support.strip()]
@@ -142,4 +186,7 @@ def warnings(config: Config) -> list[str]:
     if support and not config.nhn.intake_address:
         found.append("support addresses are configured but [nhn].intake_address is not: severity A and B "
                      "reports cannot be escalated to NHN by mail")
+    if config.relay is not None and config.identity.address.lower().endswith(".invalid"):
+        found.append(f"[identity].address is {config.identity.address!r}: mail sent through [relay] from an "
+                     "address at .invalid can never be answered (RFC 6761); set your own support address")
     return found

@@ -129,14 +129,17 @@ class Config(Section):
         return bool(address) and (address == self.nhn.intake_address.lower()
                                   or address.rpartition("@")[2] in self.nhn_domains)
 
-    def hmac_secret(self) -> bytes:
-        """The local secret behind our Message-ID tokens: from a file or env var, else generated once."""
+    def hmac_secret(self, create: bool = True) -> bytes | None:
+        """The local secret behind our Message-ID tokens: from a file or env var, else generated once
+        (with CREATE; without, None where there is none yet)."""
         if self.identity.secret_file or self.identity.secret_env:
             return read_secret(self.identity.secret_file, self.identity.secret_env, "[identity]", "secret").encode()
         path = self.var_dir / "secret"
         try:
             return path.read_bytes().strip()
         except FileNotFoundError:
+            if not create:
+                return None
             path.parent.mkdir(parents=True, exist_ok=True)
             token = secrets.token_hex(32).encode()
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -101,6 +101,9 @@ class Relay(OAuth2Login):
     def _complete(self):
         if not self.host:
             raise refuse("required when [relay] is present", at=("host",))
+        if not (self.starttls or self.implicit_tls) and not is_loopback(self.host):
+            raise refuse(f"starttls = false toward {self.host!r} would send mail (and any password) in clear: "
+                         "starttls or implicit_tls is required for a relay not on loopback", at=("starttls",))
         if self._oauth2_complete():
             if not self.username:
                 raise refuse('required with auth = "xoauth2" (the mailbox that sends)', at=("username",))

@@ -2,8 +2,12 @@
 
 An e-mail address is what `email_validator` (syntax only, no DNS) accepts; a domain is what may
 follow the @ of such an address (so `nhn.example` is a domain and not an address). The RFC 2606
-names `.example` are ordinary domains to it; `.test`, `.invalid` and `.localhost` are refused as
-special-use. A check raises `PydanticCustomError`, which the loader reports under the key.
+names `.example` are ordinary domains to it. The special-use names a deployment really has, RFC
+6761's `.test`, `.invalid` and `.localhost` and RFC 6762's `.local` (a hospital's internal mail
+domain), are accepted too: email_validator refuses them as not globally deliverable, which a
+mail system behind an organisation's own relay need not be (`load.warnings` names `.invalid`,
+where no mail can ever arrive). A check raises `PydanticCustomError`, which the loader reports
+under the key.
 """
 
 from __future__ import annotations
@@ -34,7 +38,23 @@ def shown(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+# The special-use top-level names accepted in addresses (email_validator refuses every name of its
+# SPECIAL_USE_DOMAIN_NAMES; `.onion` and `.arpa` stay refused).
+ACCEPTED_SPECIAL_USE = ("test", "local", "invalid", "localhost")
+
+
+def special_use_name(value: str) -> str | None:
+    """The accepted special-use name VALUE (an address or a domain) ends in, if any."""
+    last = value.rpartition("@")[2].rpartition(".")[2].lower()
+    return last if last in ACCEPTED_SPECIAL_USE else None
+
+
 def _address_problem(value: str) -> str | None:
+    special = special_use_name(value)
+    if special and "." in value.rpartition("@")[2]:
+        # every other check as written: an ordinary last label of the same length stands in for
+        # the special-use one, so the length limits count alike
+        value = value[: -len(special)] + "z" * len(special)
     try:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:

@@ -19,6 +19,24 @@ from . import events, models  # noqa: F401  (registers the tables, and the case 
 from . import schema
 
 
+def check_driver(url: str) -> None:
+    """ConfigError unless URL is a database URL whose driver is installed (PostgreSQL's, psycopg, is
+    the `postgres` extra), without connecting."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from ..config import ConfigError
+
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect().import_dbapi()
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise ConfigError(f"[database].url: {exc}") from None
+    except ImportError as exc:
+        hint = " (pip install 'sakspost[postgres]')" if parsed.get_backend_name() == "postgresql" else ""
+        raise ConfigError(f"[database].url: the {parsed.get_backend_name()} driver is not installed: "
+                          f"no module named {exc.name!r}{hint}") from None
+
+
 def open_engine(url: str, *, create: bool = True) -> Engine:
     """The registry's engine. Its errors (and SQL logging) never show the values bound to a
     statement (`hide_parameters`): they are logged, and a mail's text may hold an identity number.
@@ -43,6 +61,28 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
         except BaseException:
             engine.dispose()
             raise
+    return engine
+
+
+def require_file(url: str) -> None:
+    """SchemaError where URL is a SQLite file that is not there (connecting would create it)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
+            and not Path(parsed.database).is_file():
+        raise schema.SchemaError(f"no registry at {parsed.database} (a command that only reads creates none): "
+                                 "`sakspost db upgrade` or the daemon makes it")
+
+
+def open_existing(url: str) -> Engine:
+    """The engine of a registry that is there and current, for a command that only reads: nothing is
+    created (no file, no folder, no schema); SchemaError says what is missing."""
+    require_file(url)
+    engine = open_engine(url, create=False)
+    try:
+        schema.check(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 

@@ -96,6 +96,18 @@ def ensure(engine: Engine) -> None:
     raise SchemaError(_refusal(found, engine))
 
 
+def check(engine: Engine) -> None:
+    """Accept a current schema; refuse any other (SchemaError), an empty database included, and
+    change nothing (for the commands that only read)."""
+    with engine.connect() as conn:
+        found = state(conn) if _has_version_table(conn) or _has_tables(conn) else "empty"
+    if found == "empty":
+        raise SchemaError(f"no registry at {engine.url.render_as_string(hide_password=True)} yet (a command that "
+                          "only reads creates none): `sakspost db upgrade` or the daemon makes it")
+    if found != "current":
+        raise SchemaError(_refusal(found, engine))
+
+
 def upgrade(engine: Engine, *, only_if_empty: bool = False) -> tuple[str | None, str]:
     """Bring the schema to the newest revision under a lock; return (revision before, after). An
     empty database is made by `create`; one made before migrations is recognised as the baseline

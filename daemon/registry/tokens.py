@@ -23,9 +23,17 @@ _COMMAND = re.compile(r"^[^@+]+\+(sak-\d{4}-\d{6})\.([0-9a-f]{20})@(.+)$", re.IG
 
 
 class Tokens:
-    def __init__(self, secret: bytes, domain: str):
-        self._secret = secret
+    def __init__(self, secret: bytes | None, domain: str):
+        """SECRET None: a command that only reads, before any daemon made the secret; it makes and
+        checks no token."""
+        self._given = secret
         self.domain = domain
+
+    @property
+    def _secret(self) -> bytes:
+        if self._given is None:
+            raise RuntimeError("no token secret: a command that only reads makes and checks no token")
+        return self._given
 
     def _mac(self, case_id: str) -> str:
         return hmac.new(self._secret, case_id.encode(), hashlib.sha256).hexdigest()[:20]
